@@ -1,0 +1,63 @@
+"""Time as a seam: the executor and limiter take a Clock so tests can use FakeClock."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+
+
+class Clock(Protocol):
+    """Monotonic seconds, wall-clock UTC and sleeping."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin; never goes backwards."""
+        ...
+
+    def wall(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep; a zero or negative duration still yields to the event loop."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that only moves when slept on (or advanced); sleeping yields once."""
+
+    def __init__(self, start: float = 0.0, wall_start: datetime | None = None) -> None:
+        self._now = start
+        self._start = start
+        self._wall_start = wall_start or datetime(2026, 1, 1, tzinfo=UTC)
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self._now
+
+    def wall(self) -> datetime:
+        return self._wall_start + timedelta(seconds=self._now - self._start)
+
+    def advance(self, seconds: float) -> None:
+        self._now += max(0.0, seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        await anyio.lowlevel.checkpoint()
