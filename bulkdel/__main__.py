@@ -1,0 +1,5 @@
+"""`python -m bulkdel`."""
+
+from bulkdel.cli import main
+
+main()

@@ -1,0 +1,236 @@
+"""The DC v3 HTTP client: one request per call, no retries of its own.
+
+Retrying is the executor's job (every DELETE on the wire gets its own `dispatch` record), so
+this client turns every exchange, including transport failures, into an `ApiResponse` value.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import aiohttp
+
+from bulkdel.models import ApiResponse
+from bulkdel.policy import parse_retry_after
+
+#: Error bodies larger than this are cut before parsing (hostile proxies send megabytes).
+MAX_ERROR_BODY = 64 * 1024
+#: Largest list page we accept (2000 interfaces with two peers is about 6 MB).
+MAX_LIST_BODY = 64 * 1024 * 1024
+
+
+class Auth(Protocol):
+    """What the client needs from a credential provider (see bulkdel.auth)."""
+
+    can_refresh: bool
+
+    async def apply(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        """Add authentication headers in place."""
+        ...
+
+    async def refresh(self) -> None:
+        """Obtain a fresh credential."""
+        ...
+
+
+def parse_error_body(
+    raw: bytes, headers: Mapping[str, str]
+) -> tuple[str | None, str | None, str | None]:
+    """Extract (error_code, error_msg, request_id) from an error response.
+
+    Accepts the flat `{"error_code","error_msg","request_id"}`, camelCase, `code`/`message`,
+    and any of those nested one level down (`{"error": {...}}`), as the official SDK does.
+    The `X-Request-Id` header wins over the body's request id.
+    """
+    request_id = headers.get("X-Request-Id") or headers.get("x-request-id")
+    text = raw[:MAX_ERROR_BODY].decode("utf-8", errors="replace").strip()
+    code: str | None = None
+    msg: str | None = None
+    body_rid: str | None = None
+    doc: Any = None
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+    if isinstance(doc, dict):
+        candidates: list[dict[str, Any]] = [doc]
+        candidates += [v for v in doc.values() if isinstance(v, dict)]
+        for cand in candidates:
+            c = cand.get("error_code", cand.get("errorCode", cand.get("code")))
+            m = cand.get("error_msg", cand.get("errorMsg", cand.get("message")))
+            if c is not None or m is not None:
+                code = None if c is None else str(c)[:100]
+                msg = None if m is None else str(m)[:500]
+                break
+        rid = doc.get("request_id")
+        body_rid = rid if isinstance(rid, str) else None
+    elif text:
+        # HTML from a proxy or plain text: keep a short, single-line excerpt.
+        msg = " ".join(text.split())[:200]
+    return code, msg, (request_id or body_rid)
+
+
+def make_session(
+    *,
+    concurrency: int,
+    timeout_s: float,
+    ca_bundle: str | None = None,
+) -> aiohttp.ClientSession:
+    """A session with connection reuse sized to the concurrency and TLS verification on."""
+    ssl_ctx = ssl.create_default_context(cafile=ca_bundle)
+    connector = aiohttp.TCPConnector(
+        limit=concurrency + 4, limit_per_host=concurrency + 4, ssl=ssl_ctx, keepalive_timeout=30
+    )
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout_s, connect=min(10.0, timeout_s)),
+        trust_env=True,  # HTTPS_PROXY / NO_PROXY from the standard environment
+        raise_for_status=False,
+        auto_decompress=True,
+    )
+    # aiohttp silently resends an idempotent request (DELETE included) once when a reused
+    # connection turns out closed. That would be a DELETE on the wire with no `dispatch`
+    # record, so switch it off; tests/test_client.py checks it stays off.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+class DcClient:
+    """Speaks the DC v3 subset bulkdel needs: list interfaces, delete a vif peer."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        project_id: str,
+        auth: Auth,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.project_id = project_id
+        self.auth = auth
+        self.session = session
+        self.timeout_s = timeout_s
+        self._base = f"{self.endpoint}/v3/{project_id}/dcaas"
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a 401 may be answered by fetching a new credential."""
+        return self.auth.can_refresh
+
+    async def refresh_auth(self) -> None:
+        """Fetch a new credential (IAM password auth)."""
+        await self.auth.refresh()
+
+    async def delete_vif_peer(self, peer_id: str) -> ApiResponse:
+        """Send one DELETE for a validated peer ID and describe what came back."""
+        resp, _ = await self._request("DELETE", f"{self._base}/vif-peers/{peer_id}", {})
+        return resp
+
+    async def list_virtual_interfaces(
+        self, *, limit: int = 2000, marker: str | None = None
+    ) -> tuple[ApiResponse, dict[str, Any] | None]:
+        """GET one page of virtual interfaces; the body is returned only on 200."""
+        params = {"limit": str(limit)}
+        if marker:
+            params["marker"] = marker
+        return await self._request(
+            "GET", f"{self._base}/virtual-interfaces", params, want_body=True
+        )
+
+    async def _request(
+        self, method: str, url: str, params: dict[str, str], *, want_body: bool = False
+    ) -> tuple[ApiResponse, dict[str, Any] | None]:
+        # Sorted query, as the official SDK sends it; AK/SK signs exactly what goes out.
+        query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        full = f"{url}?{query}" if query else url
+        headers: dict[str, str] = {"Accept": "application/json"}
+        await self.auth.apply(method, full, headers, b"")
+        started = time.perf_counter()
+        try:
+            async with self.session.request(
+                method, full, headers=headers, allow_redirects=False
+            ) as r:
+                status = r.status
+                hdrs = dict(r.headers.items())
+                if status == 200 and want_body:
+                    raw = await r.content.read(MAX_LIST_BODY + 1)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    return self._ok_body(status, raw, hdrs, elapsed)
+                raw = await r.content.read(MAX_ERROR_BODY) if status >= 300 else b""
+        except TimeoutError:
+            return self._transport(
+                "timeout", f"no answer within {self.timeout_s:g} s", started
+            ), None
+        except aiohttp.ClientError as exc:
+            return self._transport(type(exc).__name__, _short(exc), started), None
+        except OSError as exc:
+            return self._transport(type(exc).__name__, _short(exc), started), None
+        elapsed = (time.perf_counter() - started) * 1000
+        code, msg, rid = (None, None, hdrs.get("X-Request-Id"))
+        if status >= 300:
+            code, msg, rid = parse_error_body(raw, hdrs)
+        retry_after = parse_retry_after(hdrs.get("Retry-After"), datetime.now(UTC))
+        return (
+            ApiResponse(
+                status=status,
+                error_code=code,
+                error_msg=msg,
+                request_id=rid,
+                retry_after_s=retry_after,
+                elapsed_ms=round(elapsed, 3),
+            ),
+            None,
+        )
+
+    def _ok_body(
+        self, status: int, raw: bytes, hdrs: dict[str, str], elapsed: float
+    ) -> tuple[ApiResponse, dict[str, Any] | None]:
+        rid = hdrs.get("X-Request-Id")
+        if len(raw) > MAX_LIST_BODY:
+            return ApiResponse(
+                status=None,
+                transport_error="oversized",
+                error_msg="list page larger than 64 MiB",
+                elapsed_ms=elapsed,
+            ), None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return (
+                ApiResponse(
+                    status=None,
+                    transport_error="bad_body",
+                    error_msg="list response is not a JSON object: "
+                    + " ".join(raw[:120].decode("utf-8", "replace").split()),
+                    request_id=rid,
+                    elapsed_ms=elapsed,
+                ),
+                None,
+            )
+        rid = rid or (doc.get("request_id") if isinstance(doc.get("request_id"), str) else None)
+        return ApiResponse(status=status, request_id=rid, elapsed_ms=round(elapsed, 3)), doc
+
+    @staticmethod
+    def _transport(kind: str, msg: str, started: float) -> ApiResponse:
+        return ApiResponse(
+            status=None,
+            transport_error=kind,
+            error_msg=msg,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]

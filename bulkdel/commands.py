@@ -1,0 +1,355 @@
+"""What each CLI command does, as library functions returning text or an exit code."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from typing import Any
+
+import anyio
+import structlog
+
+from bulkdel.connect import ConnOptions, open_client
+from bulkdel.errors import UsageError
+from bulkdel.inventory import read_inventory
+from bulkdel.models import Inventory, Keep, Outcome, Plan, Planned, Requested, StopReason
+from bulkdel.runner import RunRequest, RunSettings, RunSummary, execute_run
+from bulkdel.window import WindowSpec
+
+log = structlog.get_logger("bulkdel")
+
+
+# -- plan ----------------------------------------------------------------------------------------
+
+
+def render_plan(plan: Plan, fmt: str, *, limit: int = 50) -> str:
+    """Counts by planned outcome, protected peers with reasons, notes (pure)."""
+    protected = [d for d in plan.decisions if d.planned is Planned.PROTECTED]
+    if fmt == "json":
+        return json.dumps(
+            {
+                "counts": plan.counts(),
+                "protected": [
+                    {"peer_id": d.peer_id, "vif_id": d.vif_id, "reason": d.reason}
+                    for d in protected
+                ],
+                "notes": list(plan.notes),
+                "state_digest": plan.state_digest,
+            },
+            indent=2,
+        )
+    lines = ["planned:"]
+    for name, count in sorted(plan.counts().items()):
+        lines.append(f"  {name:<10} {count}")
+    if protected:
+        lines.append("protected (kept, never deleted):")
+        for d in protected[:limit]:
+            lines.append(f"  {d.peer_id}  {d.reason}")
+        if len(protected) > limit:
+            lines.append(f"  ... and {len(protected) - limit} more (use --format json)")
+    if plan.notes:
+        lines.append("notes:")
+        lines.extend(f"  {n}" for n in plan.notes[:limit])
+    return "\n".join(lines)
+
+
+async def _state_and_plan(
+    conn: ConnOptions, inventory: Inventory, keep: Keep, state_file: str | None
+) -> Plan:
+    from bulkdel.clock import SystemClock
+    from bulkdel.planner import plan as make_plan
+    from bulkdel.state import fetch_state, load_state_file
+
+    if state_file:
+        state, _ = load_state_file(state_file)
+    else:
+        async with open_client(conn) as client:
+            state = await fetch_state(client, SystemClock())
+    p = make_plan(inventory, state, keep=keep)
+    for note in p.notes:
+        log.warning("plan.note", note=note)
+    return p
+
+
+async def plan_command(
+    conn: ConnOptions,
+    *,
+    inventory: str,
+    out: str | None,
+    fmt: str,
+    keep: str,
+    state_file: str | None,
+    skip_invalid: bool,
+) -> str:
+    """`bulkdel plan`: read, validate, plan; optionally write a plan file."""
+    from bulkdel.planfile import write_plan
+
+    project_id = conn.resolved_project_id()
+    inv = read_inventory(inventory, project_id=project_id, skip_invalid=skip_invalid)
+    _log_inventory(inv)
+    p = await _state_and_plan(conn, inv, Keep(keep), state_file)
+    text = render_plan(p, fmt)
+    if out:
+        digest = write_plan(
+            out,
+            p,
+            {
+                "project_id": project_id,
+                "endpoint": conn.resolved_endpoint(),
+                "inventory": inventory,
+                "inventory_sha256": inv.sha256,
+                "keep": keep,
+            },
+        )
+        log.info("plan.written", path=out, sha256=digest)
+    return text
+
+
+def _log_inventory(inv: Inventory) -> None:
+    for dup in inv.duplicates[:20]:
+        log.warning(
+            "inventory.duplicate",
+            peer_id=dup.peer_id,
+            lines=list(dup.lines),
+            hint="collapsed into the first occurrence",
+        )
+    if len(inv.duplicates) > 20:
+        log.warning("inventory.duplicates", count=len(inv.duplicates))
+    for row in inv.invalid[:20]:
+        log.warning("inventory.invalid", line=row.line, value=row.raw, reason=row.reason)
+    log.info(
+        "inventory.read",
+        source=inv.source,
+        peers=len(inv.requested),
+        invalid=len(inv.invalid),
+        duplicates=len(inv.duplicates),
+    )
+
+
+# -- run / replay --------------------------------------------------------------------------------
+
+
+async def _confirm(conn: ConnOptions, plan: Plan) -> bool:
+    import click
+
+    counts = plan.counts()
+    text = (
+        f"Delete {counts.get('delete', 0)} vif peer(s) in project "
+        f"{conn.resolved_project_id()} at {conn.resolved_endpoint()} "
+        f"(protected {counts.get('protected', 0)}, gone {counts.get('gone', 0)})?"
+    )
+    return bool(
+        await anyio.to_thread.run_sync(lambda: click.confirm(text, default=False, err=True))
+    )
+
+
+async def _run(conn: ConnOptions, req: RunRequest, yes: bool) -> RunSummary:
+    from bulkdel.progress import progress_bar
+
+    total = len(req.inventory.requested) + len(req.inventory.invalid)
+    with progress_bar(total) as advance:
+        async with open_client(conn, concurrency=req.settings.concurrency) as client:
+
+            async def confirm(plan: Plan) -> bool:
+                return await _confirm(conn, plan)
+
+            return await execute_run(
+                req, client, confirm=None if yes else confirm, progress=advance, handle_signals=True
+            )
+
+
+def _finish(summary: RunSummary, again: str) -> int:
+    counts = " ".join(f"{k}={v}" for k, v in sorted(summary.counts.items()))
+    log.info(
+        "run.finished",
+        run_id=summary.run_id,
+        stop_reason=summary.stop_reason.value,
+        exit_code=summary.exit_code,
+        duration_s=summary.duration_s,
+        counts=counts,
+    )
+    print(
+        f"run {summary.run_id}: {counts or 'nothing to do'} "
+        f"({summary.stop_reason.value}, {summary.duration_s:.1f} s, exit {summary.exit_code})",
+        file=sys.stderr,
+    )
+    if summary.exit_code == 3 or summary.stop_reason is not StopReason.COMPLETED:
+        print(
+            f"to continue: {again} --resume\n"
+            f"         or: bulkdel replay {summary.audit_path} --yes\n"
+            f"    report: bulkdel report {summary.audit_path}",
+            file=sys.stderr,
+        )
+    elif summary.counts.get(Outcome.FAILED.value):
+        print(
+            f"failed peers: bulkdel report {summary.audit_path}; after fixing the cause, "
+            f"bulkdel replay {summary.audit_path} --only failed --yes",
+            file=sys.stderr,
+        )
+    return summary.exit_code
+
+
+async def run_command(
+    conn: ConnOptions,
+    settings: RunSettings,
+    window: WindowSpec | None,
+    *,
+    inventory: str | None,
+    plan_file: str | None,
+    audit_path: str,
+    resume: bool,
+    skip_invalid: bool,
+    yes: bool,
+    state_file: str | None,
+) -> int:
+    """`bulkdel run`: from an inventory, or exactly a plan file."""
+    project_id = conn.resolved_project_id()
+    extra: dict[str, Any] = {}
+    allowed: frozenset[str] | None = None
+    if plan_file and inventory:
+        raise UsageError("give either INVENTORY or --plan PLAN, not both")
+    if plan_file:
+        from bulkdel.planfile import read_plan
+
+        loaded = read_plan(plan_file)
+        if str(loaded.meta.get("project_id", "")).lower() != project_id.lower():
+            raise UsageError(
+                f"plan {plan_file} is for project {loaded.meta.get('project_id')}, "
+                f"not {project_id}; pass the plan's --project-id or re-plan"
+            )
+        inv = Inventory(
+            source=plan_file,
+            sha256=str(loaded.meta.get("inventory_sha256", "")),
+            requested=tuple(
+                Requested(d.peer_id, 0, d.vif_id)
+                for d in loaded.plan.decisions
+                if d.planned is not Planned.INVALID
+            ),
+        )
+        allowed = frozenset(d.peer_id for d in loaded.plan.decisions if d.planned is Planned.DELETE)
+        extra = {"plan": plan_file, "plan_sha256": loaded.sha256}
+    elif inventory:
+        inv = read_inventory(inventory, project_id=project_id, skip_invalid=skip_invalid)
+        _log_inventory(inv)
+    else:
+        raise UsageError("missing INVENTORY (a file or - for stdin) or --plan PLAN")
+    state = None
+    if state_file:
+        from bulkdel.state import load_state_file
+
+        state, _ = load_state_file(state_file)
+    req = RunRequest(
+        audit_path=audit_path,
+        project_id=project_id,
+        endpoint=conn.resolved_endpoint(),
+        inventory=inv,
+        settings=settings,
+        state=state,
+        resume=resume,
+        window=window,
+        allowed_deletes=allowed,
+        extra_started=extra,
+    )
+    summary = await _run(conn, req, yes)
+    again = f"bulkdel run --plan {plan_file}" if plan_file else f"bulkdel run {inventory}"
+    return _finish(summary, f"{again} --audit {audit_path}")
+
+
+async def replay_command(
+    conn: ConnOptions,
+    settings: RunSettings,
+    window: WindowSpec | None,
+    *,
+    audit_file: str,
+    only: str,
+    audit_path: str | None,
+    yes: bool,
+    state_file: str | None,
+) -> int:
+    """`bulkdel replay`: re-run peers whose latest outcome is in --only, or unfinished."""
+    from bulkdel.audit import read_audit
+    from bulkdel.fold import fold, peers_to_replay
+
+    try:
+        wanted = frozenset(Outcome(x.strip()) for x in only.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"--only {only!r}: use outcomes such as failed,deferred,unknown") from None
+    read = read_audit(audit_file)
+    if read.torn_tail:
+        log.warning(
+            "audit.torn_tail",
+            path=audit_file,
+            hint="the last line was cut by a crash; it is ignored",
+        )
+    state = fold(read.records)
+    peers = peers_to_replay(state, wanted)
+    digest = await anyio.to_thread.run_sync(_file_sha256, audit_file)
+    inv = Inventory(
+        source=f"replay:{audit_file}",
+        sha256=digest,
+        requested=tuple(Requested(pid, 0, vif) for pid, vif in peers),
+    )
+    log.info("replay.selected", peers=len(peers), only=sorted(wanted))
+    target = audit_path or audit_file
+    live = None
+    if state_file:
+        from bulkdel.state import load_state_file
+
+        live, _ = load_state_file(state_file)
+    req = RunRequest(
+        audit_path=target,
+        project_id=conn.resolved_project_id(),
+        endpoint=conn.resolved_endpoint(),
+        inventory=inv,
+        settings=settings,
+        state=live,
+        window=window,
+        command="replay",
+        extra_started={"replay_of": audit_file, "resumed_from_runs": [r.run for r in state.runs]},
+    )
+    if not peers:
+        print(
+            f"nothing to replay in {audit_file} (only {','.join(sorted(wanted))})", file=sys.stderr
+        )
+        return 0
+    summary = await _run(conn, req, yes)
+    return _finish(summary, f"bulkdel replay {audit_file} --audit {target}")
+
+
+# -- report / export -----------------------------------------------------------------------------
+
+
+def report_command(audit_file: str, run_id: str | None, fmt: str) -> str:
+    """`bulkdel report`."""
+    from bulkdel.audit import read_audit
+    from bulkdel.report import build_report, render
+
+    read = read_audit(audit_file)
+    if read.torn_tail:
+        log.warning("audit.torn_tail", path=audit_file, hint="last line cut by a crash; ignored")
+    rep = build_report(read.records, run=run_id)
+    return str(render(rep, fmt))
+
+
+async def export_command(conn: ConnOptions, out: str | None) -> str | None:
+    """`bulkdel export`: the merged listing as JSON (file or returned text)."""
+    from bulkdel.clock import SystemClock
+    from bulkdel.state import fetch_listing
+
+    async with open_client(conn) as client:
+        doc = await fetch_listing(client, SystemClock())
+    text = json.dumps(doc, indent=1)
+    if out is None:
+        return text
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    log.info("export.written", path=out, interfaces=len(doc["virtual_interfaces"]))
+    return None
+
+
+def _file_sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

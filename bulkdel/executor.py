@@ -1,0 +1,510 @@
+"""The executor: rate-limited, lane-limited concurrent deletes with retries (imperative shell).
+
+One task group. A dispatcher waits on the concurrency slot, the interface lane and the rate
+limiter *before* starting a worker, so the number of live tasks stays bounded. Workers own one
+peer each through all its attempts; every attempt is announced by a `dispatch` record that is
+written and flushed before the request leaves. Records flow to the single audit-writer task.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+import structlog
+
+from bulkdel import audit
+from bulkdel.clock import Clock
+from bulkdel.models import Action, ApiResponse, Decision, Outcome, Planned, StopReason
+from bulkdel.policy import Backoff, RetryKind, classify, retry_delay
+
+log = structlog.get_logger("bulkdel.executor")
+
+#: Planned decisions that end without a request, and the outcome they are recorded with.
+NO_REQUEST_OUTCOME = {
+    Planned.GONE: Outcome.GONE,
+    Planned.PROTECTED: Outcome.PROTECTED,
+    Planned.INVALID: Outcome.INVALID,
+    Planned.SKIPPED: Outcome.SKIPPED,
+}
+
+
+class Deleter(Protocol):
+    """What the executor needs from the API client."""
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a 401 can be answered with a new credential."""
+        ...
+
+    async def delete_vif_peer(self, peer_id: str) -> ApiResponse:
+        """Send one DELETE; never raises for HTTP or transport failures."""
+        ...
+
+    async def refresh_auth(self) -> None:
+        """Fetch a new credential."""
+        ...
+
+
+class Limiter(Protocol):
+    """The run's rate limiter (bulkdel.ratelimit.RateLimiter)."""
+
+    async def acquire(self) -> None:
+        """Wait for the next request slot."""
+        ...
+
+    def on_throttled(self) -> None:
+        """A 429 arrived: slow down."""
+        ...
+
+    def on_success(self) -> None:
+        """A request succeeded: recover toward the configured rate."""
+        ...
+
+
+class AuditSink(Protocol):
+    """Where records go; `written` resolves once the record is on disk (flushed)."""
+
+    def send(self, record: dict[str, Any]) -> None:
+        """Queue a record."""
+        ...
+
+    async def send_and_wait(self, record: dict[str, Any]) -> None:
+        """Queue a record and wait until it is written and flushed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSettings:
+    """Knobs of one execution."""
+
+    concurrency: int = 8
+    per_interface: int = 1
+    max_attempts: int = 6
+    max_deletes: int | None = None
+    dry_run: bool = False
+    drain_timeout_s: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+@dataclass(slots=True)
+class Control:
+    """How the shell stops a run: a graceful stop (drain) or an immediate cancel."""
+
+    stop_reason: StopReason | None = None
+    stop_event: anyio.Event = field(default_factory=anyio.Event)
+    cancel_event: anyio.Event = field(default_factory=anyio.Event)
+
+    def request_stop(self, reason: StopReason) -> None:
+        """Stop dispatching; in-flight requests get the drain timeout. First reason wins."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stop_event.set()
+
+    def cancel_now(self) -> None:
+        """Cancel in-flight requests at once (a second signal)."""
+        self.stop_event.set()
+        self.cancel_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether dispatching has been stopped."""
+        return self.stop_event.is_set()
+
+
+@dataclass(slots=True)
+class ExecResult:
+    """What happened, for run_finished and the exit code."""
+
+    counts: Counter[str]
+    stop_reason: StopReason
+    deletes_sent: int = 0
+
+
+#: Receives one call per final outcome (progress bar).
+Progress = Callable[[Outcome], None]
+
+
+def _no_progress(outcome: Outcome) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class _Job:
+    peer_id: str
+    vif_id: str
+    attempts: int = 0
+    refreshed: bool = False
+    in_flight: bool = False
+    ambiguous: bool = False  # an attempt may have been applied (timeout, reset, 5xx)
+    finished: bool = False
+
+
+class Executor:
+    """Runs the DELETE decisions of a plan; see module docstring."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        deleter: Deleter,
+        limiter: Limiter,
+        clock: Clock,
+        sink: AuditSink,
+        settings: ExecSettings,
+        control: Control | None = None,
+        rng: random.Random | None = None,
+        progress: Progress = _no_progress,
+    ) -> None:
+        self.run_id = run_id
+        self.deleter = deleter
+        self.limiter = limiter
+        self.clock = clock
+        self.sink = sink
+        self.settings = settings
+        self.control = control or Control()
+        self.rng = rng or random.Random()
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.deletes_sent = 0
+        self._deleted = 0
+        self._active = 0  # jobs started and not finished (max-deletes reservations)
+        self._lanes: Counter[str] = Counter()
+        self._blocked: dict[str, deque[_Job]] = {}
+        self._ready: deque[_Job] = deque()
+        self._changed = anyio.Event()
+        self._auth_failed = False
+
+    def _ts(self) -> str:
+        return audit.format_ts(self.clock.wall())
+
+    # -- public ----------------------------------------------------------------------------------
+
+    async def run(self, decisions: Iterable[Decision]) -> ExecResult:
+        """Record the no-request outcomes, then execute every planned DELETE."""
+        for d in decisions:
+            if d.planned is not Planned.DELETE:
+                self._final(d.peer_id, d.vif_id, NO_REQUEST_OUTCOME[d.planned], d.reason, 0)
+            elif self.settings.dry_run:
+                self._final(d.peer_id, d.vif_id, Outcome.WOULD_DELETE, "dry run: no DELETE sent", 0)
+            else:
+                self._ready.append(_Job(d.peer_id, d.vif_id or ""))
+        if self._ready:
+            await self._execute()
+        reason = self.control.stop_reason or StopReason.COMPLETED
+        return ExecResult(counts=self.counts, stop_reason=reason, deletes_sent=self.deletes_sent)
+
+    # -- dispatching -----------------------------------------------------------------------------
+
+    async def _execute(self) -> None:
+        slots = anyio.Semaphore(self.settings.concurrency)
+        async with anyio.create_task_group() as outer:
+            async with anyio.create_task_group() as work:
+                outer.start_soon(self._watch_drain, work.cancel_scope)
+                await self._dispatch_loop(work, slots)
+            outer.cancel_scope.cancel()
+        self._defer_rest()
+
+    async def _dispatch_loop(self, tg: anyio.abc.TaskGroup, slots: anyio.Semaphore) -> None:
+        max_deletes = self.settings.max_deletes
+        while not self.control.stopping:
+            if max_deletes is not None and self._deleted >= max_deletes:
+                self.control.request_stop(StopReason.MAX_DELETES)
+                break
+            job = self._next_job()
+            if job is None:
+                if self._active == 0:
+                    break
+                await self._wait_change()
+                continue
+            if max_deletes is not None and self._deleted + self._active >= max_deletes:
+                # Every in-flight job could still end `deleted`: wait, so the count stays exact.
+                self._ready.appendleft(job)
+                await self._wait_change()
+                continue
+            await slots.acquire()
+            await self.limiter.acquire()
+            if self.control.stopping:
+                slots.release()
+                self._ready.appendleft(job)
+                break
+            self._lanes[job.vif_id] += 1
+            self._active += 1
+            tg.start_soon(self._worker, job, slots)
+
+    def _next_job(self) -> _Job | None:
+        while self._ready:
+            job = self._ready.popleft()
+            if self._lanes[job.vif_id] < self.settings.per_interface:
+                return job
+            self._blocked.setdefault(job.vif_id, deque()).append(job)
+        return None
+
+    def _release_lane(self, job: _Job) -> None:
+        self._lanes[job.vif_id] -= 1
+        if self._lanes[job.vif_id] <= 0:
+            del self._lanes[job.vif_id]
+        self._active -= 1
+        waiting = self._blocked.get(job.vif_id)
+        if waiting:
+            self._ready.appendleft(waiting.popleft())
+            if not waiting:
+                del self._blocked[job.vif_id]
+        self._changed.set()
+
+    async def _wait_change(self) -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def wake_on(event: anyio.Event) -> None:
+                await event.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(wake_on, self._changed)
+            tg.start_soon(wake_on, self.control.stop_event)
+        self._changed = anyio.Event()
+
+    async def _watch_drain(self, work: anyio.CancelScope) -> None:
+        await self.control.stop_event.wait()
+        if not self.control.cancel_event.is_set():
+            log.info(
+                "run.draining",
+                drain_timeout_s=self.settings.drain_timeout_s,
+                in_flight=self._active,
+            )
+            with anyio.move_on_after(self.settings.drain_timeout_s):
+                await self.control.cancel_event.wait()
+        work.cancel()
+
+    async def _sleep_or_stop(self, seconds: float) -> None:
+        async with anyio.create_task_group() as tg:
+
+            async def sleeper() -> None:
+                await self.clock.sleep(seconds)
+                tg.cancel_scope.cancel()
+
+            async def stopper() -> None:
+                await self.control.stop_event.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleeper)
+            tg.start_soon(stopper)
+
+    # -- one peer --------------------------------------------------------------------------------
+
+    async def _worker(self, job: _Job, slots: anyio.Semaphore) -> None:
+        holding = True
+        try:
+            while True:
+                job.attempts += 1
+                await self.sink.send_and_wait(
+                    audit.dispatch(
+                        self.run_id,
+                        self._ts(),
+                        peer_id=job.peer_id,
+                        vif_id=job.vif_id,
+                        attempt=job.attempts,
+                    )
+                )
+                job.in_flight = True
+                self.deletes_sent += 1
+                resp = await self.deleter.delete_vif_peer(job.peer_id)
+                job.in_flight = False
+                delay = await self._handle(job, resp)
+                if delay is None:
+                    return
+                slots.release()  # back off without holding a concurrency slot
+                holding = False
+                await self._sleep_or_stop(delay)
+                if self.control.stopping:
+                    return
+                await slots.acquire()
+                holding = True
+                await self.limiter.acquire()
+                if self.control.stopping:
+                    return
+        except anyio.get_cancelled_exc_class():
+            if job.in_flight:
+                job.ambiguous = True
+                self.sink.send(
+                    audit.response(
+                        self.run_id,
+                        self._ts(),
+                        peer_id=job.peer_id,
+                        vif_id=job.vif_id,
+                        attempt=job.attempts,
+                        status=None,
+                        error_code="cancelled",
+                        error_msg="request cancelled when the drain timeout ran out",
+                        request_id=None,
+                        elapsed_ms=None,
+                        action=Action.FAIL,
+                        retry_in_s=None,
+                    )
+                )
+            raise
+        finally:
+            if not job.finished:
+                self._final_stopped(job)
+            if holding:
+                slots.release()
+            self._release_lane(job)
+
+    async def _handle(self, job: _Job, resp: ApiResponse) -> float | None:
+        """Record the response; return the retry delay, or None when the peer is final."""
+        verdict = classify(
+            resp,
+            attempt=job.attempts,
+            max_attempts=self.settings.max_attempts,
+            can_refresh=self.deleter.can_refresh,
+            refreshed=job.refreshed,
+        )
+        delay: float | None = None
+        if verdict.action is Action.RETRY:
+            delay = retry_delay(
+                self.settings.backoff,
+                verdict.kind,
+                job.attempts,
+                self.rng.random(),
+                resp.retry_after_s,
+            )
+        self.sink.send(
+            audit.response(
+                self.run_id,
+                self._ts(),
+                peer_id=job.peer_id,
+                vif_id=job.vif_id,
+                attempt=job.attempts,
+                status=resp.status,
+                error_code=resp.error_code or resp.transport_error,
+                error_msg=resp.error_msg,
+                request_id=resp.request_id,
+                elapsed_ms=resp.elapsed_ms,
+                action=verdict.action,
+                retry_in_s=None if delay is None else round(delay, 3),
+            )
+        )
+        if resp.status == 429:
+            self.limiter.on_throttled()
+        elif resp.status is not None and resp.status < 500:
+            self.limiter.on_success()
+        if resp.status is None or resp.status >= 500:
+            job.ambiguous = True
+        if verdict.action is Action.RETRY:
+            if verdict.kind is RetryKind.AUTH_REFRESH:
+                job.refreshed = True
+                await self.deleter.refresh_auth()
+            log.debug(
+                "peer.retry",
+                peer_id=job.peer_id,
+                attempt=job.attempts,
+                status=resp.status,
+                error_code=resp.error_code,
+                retry_in_s=delay,
+            )
+            return delay
+        if verdict.action is Action.STOP:
+            self._auth_failed = True
+            self.control.request_stop(StopReason.AUTH_FAILED)
+            log.error(
+                "run.auth_failed",
+                status=resp.status,
+                error_code=resp.error_code,
+                error_msg=resp.error_msg,
+            )
+            self._final(
+                job.peer_id,
+                job.vif_id,
+                Outcome.DEFERRED,
+                f"not deleted: the run stopped on {resp.status} {resp.error_code or ''}".rstrip()
+                + "; fix the credentials or permission and resume",
+                job.attempts,
+            )
+            job.finished = True
+            return None
+        outcome = verdict.outcome or Outcome.FAILED
+        self._final(job.peer_id, job.vif_id, outcome, verdict.reason, job.attempts)
+        job.finished = True
+        return None
+
+    # -- outcomes --------------------------------------------------------------------------------
+
+    def _final(
+        self, peer_id: str, vif_id: str | None, outcome: Outcome, reason: str, attempts: int
+    ) -> None:
+        self.sink.send(
+            audit.final(
+                self.run_id,
+                self._ts(),
+                peer_id=peer_id,
+                vif_id=vif_id,
+                outcome=outcome,
+                reason=reason,
+                attempts=attempts,
+            )
+        )
+        self.counts[outcome.value] += 1
+        if outcome is Outcome.DELETED:
+            self._deleted += 1
+        self.progress(outcome)
+
+    def _stop_text(self) -> str:
+        reason = self.control.stop_reason or StopReason.INTERRUPTED
+        return {
+            StopReason.WINDOW_CLOSED: "the cleanup window closed",
+            StopReason.INTERRUPTED: "the run was interrupted",
+            StopReason.MAX_DELETES: "--max-deletes was reached",
+            StopReason.AUTH_FAILED: "authentication failed",
+            StopReason.COMPLETED: "the run stopped",
+        }[reason]
+
+    def _final_stopped(self, job: _Job) -> None:
+        """A started peer that the stop interrupted: unknown if a request may have landed."""
+        job.finished = True
+        if job.ambiguous:
+            self._final(
+                job.peer_id,
+                job.vif_id,
+                Outcome.UNKNOWN,
+                f"{self._stop_text()} after attempt {job.attempts}, whose result is "
+                "unknown; replay re-checks live state",
+                job.attempts,
+            )
+        else:
+            self._final(
+                job.peer_id,
+                job.vif_id,
+                Outcome.DEFERRED,
+                f"{self._stop_text()} before this peer was deleted",
+                job.attempts,
+            )
+
+    def _defer_rest(self) -> None:
+        rest = list(self._ready)
+        for waiting in self._blocked.values():
+            rest.extend(waiting)
+        self._ready.clear()
+        self._blocked.clear()
+        for job in rest:
+            self._final(
+                job.peer_id,
+                job.vif_id,
+                Outcome.DEFERRED,
+                f"{self._stop_text()} before this peer was dispatched",
+                job.attempts,
+            )
+
+
+def exit_code_for(counts: Mapping[str, int], stop_reason: StopReason) -> int:
+    """Exit code per DESIGN: 4 auth, then 1 failed/invalid, then 3 incomplete, else 0."""
+    if stop_reason is StopReason.AUTH_FAILED:
+        return 4
+    if counts.get(Outcome.FAILED.value, 0) or counts.get(Outcome.INVALID.value, 0):
+        return 1
+    if counts.get(Outcome.DEFERRED.value, 0) or counts.get(Outcome.UNKNOWN.value, 0):
+        return 3
+    return 0

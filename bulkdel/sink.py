@@ -1,0 +1,82 @@
+"""The audit-writer task: the one owner of the audit file during a run.
+
+Workers hand records over a memory stream; the writer drains whatever has queued up, writes it
+in one system call, and wakes the workers that wait for their `dispatch` to be on disk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bulkdel.clock import Clock
+
+_Item = tuple[dict[str, Any], anyio.Event | None]
+
+
+class Writer(Protocol):
+    """The file side (bulkdel.audit.AuditWriter)."""
+
+    def write_many(self, records: list[dict[str, Any]]) -> None:
+        """Write and flush records in order."""
+        ...
+
+    def maybe_fsync(self) -> None:
+        """fsync if the policy says it is due."""
+        ...
+
+
+class AuditPump:
+    """Queue in, file out; see module docstring."""
+
+    def __init__(self, writer: Writer, clock: Clock, *, tick_s: float = 1.0) -> None:
+        self.writer = writer
+        self.clock = clock
+        self.tick_s = tick_s
+        self.written = 0
+        send: MemoryObjectSendStream[_Item]
+        recv: MemoryObjectReceiveStream[_Item]
+        send, recv = anyio.create_memory_object_stream[_Item](math.inf)
+        self._send = send
+        self._recv = recv
+
+    def send(self, record: dict[str, Any]) -> None:
+        """Queue a record; never blocks (the queue is unbounded, the writer is fast)."""
+        self._send.send_nowait((record, None))
+
+    async def send_and_wait(self, record: dict[str, Any]) -> None:
+        """Queue a record and return once it is written and flushed."""
+        done = anyio.Event()
+        self._send.send_nowait((record, done))
+        await done.wait()
+
+    def close(self) -> None:
+        """No more records; the writer drains the queue and returns."""
+        self._send.close()
+
+    async def run(self) -> None:
+        """Write until closed, fsyncing on the policy's schedule."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._ticker)
+            async with self._recv:
+                async for item in self._recv:
+                    batch = [item]
+                    while True:
+                        try:
+                            batch.append(self._recv.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    self.writer.write_many([rec for rec, _ in batch])
+                    self.written += len(batch)
+                    for _, done in batch:
+                        if done is not None:
+                            done.set()
+            tg.cancel_scope.cancel()
+
+    async def _ticker(self) -> None:
+        while True:
+            await anyio.sleep(self.tick_s)  # housekeeping runs on real time, even in tests
+            self.writer.maybe_fsync()

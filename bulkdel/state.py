@@ -1,0 +1,213 @@
+"""Live state: every virtual interface with its peers, from the API or a saved listing."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from bulkdel.clock import Clock
+from bulkdel.errors import ApiError, AuthError, InputError
+from bulkdel.models import Action, ApiResponse, LiveState, PeerInfo, VifInfo
+from bulkdel.planner import state_digest
+from bulkdel.policy import Backoff, classify, retry_delay
+
+log = structlog.get_logger("bulkdel.state")
+
+PAGE_LIMIT = 2000
+#: A listing that never ends (a repeating marker) is cut off here.
+MAX_PAGES = 100_000
+
+
+class Lister(Protocol):
+    """The part of the client that lists interfaces."""
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a 401 can be answered with a new credential."""
+        ...
+
+    async def list_virtual_interfaces(
+        self, *, limit: int = PAGE_LIMIT, marker: str | None = None
+    ) -> tuple[ApiResponse, dict[str, Any] | None]:
+        """GET one page."""
+        ...
+
+    async def refresh_auth(self) -> None:
+        """Fetch a new credential."""
+        ...
+
+
+def vifs_from_listing(doc: Mapping[str, Any], source: str = "listing") -> list[VifInfo]:
+    """Turn a ListVirtualInterfaces body into VifInfo records (pure)."""
+    items = doc.get("virtual_interfaces")
+    if not isinstance(items, list):
+        raise InputError(
+            "not a ListVirtualInterfaces response: no `virtual_interfaces` array",
+            file=source,
+            fix="pass a file written by `bulkdel export`",
+        )
+    vifs: list[VifInfo] = []
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise InputError(
+                f"virtual interface #{n} has no string `id`",
+                file=source,
+                column=f"virtual_interfaces[{n}]",
+                fix="pass an unmodified listing from `bulkdel export`",
+            )
+        vif_id = item["id"].lower()
+        peers = []
+        for p in item.get("vif_peers") or []:
+            if isinstance(p, dict) and isinstance(p.get("id"), str):
+                peers.append(
+                    PeerInfo(
+                        id=p["id"].lower(),
+                        vif_id=vif_id,
+                        address_family=str(p.get("address_family") or "ipv4").lower(),
+                        status=str(p.get("status") or ""),
+                    )
+                )
+        vifs.append(
+            VifInfo(
+                id=vif_id,
+                peers=tuple(peers),
+                name=str(item.get("name") or ""),
+                status=str(item.get("status") or ""),
+            )
+        )
+    return vifs
+
+
+def build_state(vifs: Iterable[VifInfo]) -> LiveState:
+    """Freeze interfaces into a LiveState with its digest."""
+    vif_tuple = tuple(vifs)
+    return LiveState(vifs=vif_tuple, digest=state_digest(vif_tuple))
+
+
+def load_state_file(path: str) -> tuple[LiveState, dict[str, Any]]:
+    """Read a saved ListVirtualInterfaces JSON (from `bulkdel export`)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"cannot read state file: {exc.strerror}", file=path, fix="check the --state path"
+        ) from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        raise InputError(
+            f"state file is not valid JSON ({exc})",
+            file=path,
+            line=line,
+            fix="pass a file written by `bulkdel export`",
+        ) from None
+    if not isinstance(doc, dict):
+        raise InputError(
+            "state file must be a JSON object",
+            file=path,
+            fix="pass a file written by `bulkdel export`",
+        )
+    return build_state(vifs_from_listing(doc, path)), doc
+
+
+async def fetch_listing(
+    lister: Lister,
+    clock: Clock,
+    *,
+    max_attempts: int = 5,
+    backoff: Backoff | None = None,
+    rng: random.Random | None = None,
+    page_limit: int = PAGE_LIMIT,
+) -> dict[str, Any]:
+    """Fetch every page and return one merged ListVirtualInterfaces document.
+
+    Pages are retried like deletes (429, 5xx, transport errors); 401/403 raise AuthError.
+    """
+    backoff = backoff or Backoff()
+    rng = rng or random.Random()
+    merged: list[Any] = []
+    marker: str | None = None
+    seen: set[str] = set()
+    refreshed = False
+    for _page in range(MAX_PAGES):
+        attempt = 0
+        while True:
+            attempt += 1
+            resp, doc = await lister.list_virtual_interfaces(limit=page_limit, marker=marker)
+            if resp.status == 200 and doc is not None:
+                break
+            verdict = classify(
+                resp,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                can_refresh=lister.can_refresh,
+                refreshed=refreshed,
+            )
+            if verdict.action is Action.STOP:
+                raise AuthError(
+                    _describe("listing virtual interfaces was refused", resp)
+                    + "; check the credentials and the dcaas:vif:list permission"
+                )
+            if verdict.action is Action.RETRY:
+                if resp.status == 401:
+                    refreshed = True
+                    await lister.refresh_auth()
+                delay = retry_delay(
+                    backoff, verdict.kind, attempt, rng.random(), resp.retry_after_s
+                )
+                log.warning(
+                    "state.page_retry",
+                    attempt=attempt,
+                    status=resp.status,
+                    error_code=resp.error_code,
+                    retry_in_s=round(delay, 3),
+                )
+                await clock.sleep(delay)
+                continue
+            raise ApiError(
+                _describe("cannot list virtual interfaces", resp)
+                + f" after {attempt} attempt(s); nothing was deleted. Check --endpoint "
+                "and --project-id, or plan offline with --state FILE"
+            )
+        items = doc.get("virtual_interfaces")
+        if not isinstance(items, list):
+            raise ApiError(
+                "the list response has no `virtual_interfaces` array; "
+                "is --endpoint a DC v3 endpoint?"
+            )
+        merged.extend(items)
+        page_info = doc.get("page_info") or {}
+        next_marker = page_info.get("next_marker") if isinstance(page_info, dict) else None
+        if not next_marker or not items:
+            return {"virtual_interfaces": merged}
+        if next_marker in seen:
+            raise ApiError(
+                f"the listing repeats page marker {str(next_marker)[:40]!r}; the server "
+                "is paging in a loop, so live state cannot be trusted. Nothing was "
+                "deleted; retry later or plan offline with --state FILE"
+            )
+        seen.add(next_marker)
+        marker = str(next_marker)
+    raise ApiError(f"the listing did not end after {MAX_PAGES} pages; nothing was deleted")
+
+
+async def fetch_state(lister: Lister, clock: Clock, **kwargs: Any) -> LiveState:
+    """Live state from the API."""
+    doc = await fetch_listing(lister, clock, **kwargs)
+    return build_state(vifs_from_listing(doc, "live listing"))
+
+
+def _describe(what: str, resp: ApiResponse) -> str:
+    status = resp.status if resp.status is not None else (resp.transport_error or "no answer")
+    parts = [f"{what}: {status}"]
+    if resp.error_code:
+        parts.append(resp.error_code)
+    if resp.error_msg:
+        parts.append(resp.error_msg[:200])
+    return " ".join(str(p) for p in parts)
