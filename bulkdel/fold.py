@@ -1,0 +1,205 @@
+"""Fold an audit log into per-run summaries and per-peer state (pure; one pass, dicts).
+
+Resume and replay read the log through this: which peers are done, which need another try,
+and which were on the wire when a run crashed.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from bulkdel.errors import AuditError
+from bulkdel.models import Outcome, StopReason
+
+#: `bulkdel replay` re-runs these by default (`--only`).
+DEFAULT_REPLAY = frozenset({Outcome.FAILED, Outcome.DEFERRED, Outcome.UNKNOWN})
+#: `--resume` skips peers whose latest final outcome is one of these.
+DONE_OUTCOMES = frozenset({Outcome.DELETED, Outcome.GONE})
+#: Finals that observe nothing new about a peer: they never replace an earlier final, so a
+#: peer deleted in run 1 and `skipped` in run 2 is still "deleted in run 1" for run 3, and a
+#: dry run after a failure leaves the failure to replay.
+_PASSIVE = frozenset({Outcome.SKIPPED.value, Outcome.WOULD_DELETE.value})
+_STOP_REASONS = frozenset(r.value for r in StopReason)
+
+
+class LatestFinal(NamedTuple):
+    """A peer's most telling `final` record."""
+
+    outcome: Outcome
+    reason: str | None
+    run: str
+    vif_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One run as the log tells it; `finished` is None when it has no `run_finished` (crash)."""
+
+    run: str
+    started: str | None  # ts of run_started (None if that line was lost)
+    finished: str | None
+    stop_reason: StopReason | None
+    exit_code: int | None
+    counts: Mapping[str, int]  # from run_finished; empty if unfinished
+    duration_s: float | None
+    settings: Mapping[str, Any]
+    project_id: str | None
+    endpoint: str | None
+    inventory: str | None
+    resumed_from: tuple[str, ...] | None
+    version: str | None = None
+    planned: Mapping[str, int] = field(default_factory=dict)
+    final_counts: Mapping[str, int] = field(default_factory=dict)  # counted from `final`s
+    unfinished: int = 0  # peers dispatched in this run that got no `final` in it
+    started_record: Mapping[str, Any] | None = None  # the whole run_started (extra fields)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditState:
+    """Everything resume, replay and report need to know about peers across runs.
+
+    `latest_final` and `dispatched_unfinished` iterate in order of each peer's first
+    appearance in the log; `peer_order` lists every peer seen in a dispatch or final.
+    `dispatched_unfinished` holds peers whose latest event is a `dispatch` with no `final`
+    after it (the run crashed while the request was, or may have been, on the wire).
+    """
+
+    runs: tuple[RunSummary, ...]
+    latest_final: Mapping[str, LatestFinal]
+    dispatched_unfinished: Mapping[str, str | None]
+    peer_order: tuple[str, ...]
+
+
+def fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
+    """Fold decoded records (any number of runs, in log order) into an AuditState."""
+    enabled = gc.isenabled()
+    gc.disable()  # a million small lists, no cycles: the cyclic GC only costs time here
+    try:
+        return _fold(records)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
+    runs: dict[str, dict[str, Any]] = {}
+    # peer_id -> [latest final record or None, run of open dispatch or None, its vif_id]
+    peers: dict[str, list[Any]] = {}
+    run_id: str | None = None
+    acc: dict[str, Any] = {}
+    for rec in records:
+        event = rec["event"]
+        if event == "response":
+            continue
+        if rec["run"] != run_id:  # records come grouped by run: look the run up rarely
+            run_id = rec["run"]
+            acc = runs.get(run_id) or runs.setdefault(run_id, {"finals": {}, "unfinished": 0})
+        if event == "dispatch":
+            state = peers.get(rec["peer_id"])
+            if state is None:
+                peers[rec["peer_id"]] = [None, run_id, rec["vif_id"]]
+                continue
+            if state[1] is not None and state[1] != run_id:
+                runs[state[1]]["unfinished"] += 1
+            state[1] = run_id
+            state[2] = rec["vif_id"]
+        elif event == "final":
+            outcome = rec["outcome"]
+            finals = acc["finals"]
+            finals[outcome] = finals.get(outcome, 0) + 1
+            state = peers.get(rec["peer_id"])
+            if state is None:
+                peers[rec["peer_id"]] = [rec, None, None]
+                continue
+            if state[1] is not None:
+                if state[1] != run_id:
+                    runs[state[1]]["unfinished"] += 1
+                state[1] = None
+            if state[0] is None or outcome not in _PASSIVE:
+                state[0] = rec
+        elif event == "run_started":
+            acc["started"] = rec
+        elif event == "run_finished":
+            acc["finished"] = rec
+
+    latest: dict[str, LatestFinal] = {}
+    open_: dict[str, str | None] = {}
+    for peer_id, (rec, open_run, vif_id) in peers.items():
+        if rec is not None:
+            latest[peer_id] = LatestFinal(
+                _outcome(rec), rec.get("reason"), rec["run"], rec.get("vif_id")
+            )
+        if open_run is not None:
+            open_[peer_id] = vif_id
+            runs[open_run]["unfinished"] += 1
+    summaries = tuple(_summary(run, acc) for run, acc in runs.items())
+    return AuditState(summaries, latest, open_, tuple(peers))
+
+
+def _outcome(rec: Mapping[str, Any]) -> Outcome:
+    try:
+        return Outcome(rec["outcome"])
+    except ValueError:
+        raise AuditError(
+            f"audit log: final record of peer {rec['peer_id']} in run {rec['run']} has "
+            f"unknown outcome {rec['outcome']!r}; use the bulkdel version that wrote the log"
+        ) from None
+
+
+def _summary(run: str, acc: Mapping[str, Any]) -> RunSummary:
+    start: Mapping[str, Any] = acc.get("started") or {}
+    end: Mapping[str, Any] = acc.get("finished") or {}
+    resumed = start.get("resumed_from")
+    stop = end.get("stop_reason")
+    return RunSummary(
+        run=run,
+        started=start.get("ts"),
+        finished=end.get("ts"),
+        stop_reason=StopReason(stop) if stop in _STOP_REASONS else None,
+        exit_code=end.get("exit_code"),
+        counts=end.get("counts") or {},
+        duration_s=end.get("duration_s"),
+        settings=start.get("settings") or {},
+        project_id=start.get("project_id"),
+        endpoint=start.get("endpoint"),
+        inventory=start.get("inventory"),
+        resumed_from=None if resumed is None else tuple(resumed),
+        version=start.get("version"),
+        planned=start.get("planned") or {},
+        final_counts=acc["finals"],
+        unfinished=acc["unfinished"],
+        started_record=acc.get("started"),
+    )
+
+
+def peers_to_skip(state: AuditState) -> dict[str, str]:
+    """Peers `--resume` skips (latest final deleted or gone), with a reason for the `final`."""
+    return {
+        peer_id: f"{last.outcome.value} in run {last.run}"
+        for peer_id, last in state.latest_final.items()
+        if last.outcome in DONE_OUTCOMES
+    }
+
+
+def peers_to_replay(
+    state: AuditState, only: frozenset[Outcome] = DEFAULT_REPLAY
+) -> list[tuple[str, str | None]]:
+    """(peer_id, vif_id) to re-run, in first-appearance order.
+
+    A peer qualifies when its latest event is a `dispatch` with no `final` after it (a crash),
+    or, failing that, when its latest final outcome is in `only`.
+    """
+    out: list[tuple[str, str | None]] = []
+    open_ = state.dispatched_unfinished
+    latest = state.latest_final
+    for peer_id in state.peer_order:
+        if peer_id in open_:
+            out.append((peer_id, open_[peer_id]))
+        else:
+            last = latest.get(peer_id)
+            if last is not None and last.outcome in only:
+                out.append((peer_id, last.vif_id))
+    return out
