@@ -1,0 +1,87 @@
+"""Shared fixtures: a simulator on loopback and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkdel.simulator import SimConfig, SimHandle, run_in_thread
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+
+
+@dataclass
+class CliResult:
+    """What one CLI invocation did."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON log events on stderr."""
+        out = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+
+def cli_env(sim: SimHandle | None = None, **extra: str) -> dict[str, str]:
+    """A clean environment for the CLI: no ambient credentials, the simulator's token."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BULKDEL_", "OS_", "HUAWEICLOUD_"))
+    }
+    if sim is not None:
+        env["BULKDEL_TOKEN"] = sim.token
+        env["BULKDEL_ENDPOINT"] = sim.endpoint
+        env["BULKDEL_PROJECT_ID"] = sim.project_id
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    args: Sequence[str], env: dict[str, str], *, stdin: bytes | None = None, timeout: float = 120
+) -> CliResult:
+    """Run `python -m bulkdel ARGS` and capture everything."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bulkdel", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every record of an audit log."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@contextmanager
+def simulator(**config: Any) -> Iterator[SimHandle]:
+    """A simulator in a background thread for the duration of the block."""
+    with run_in_thread(SimConfig(**config)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim() -> Iterator[SimHandle]:
+    """The default simulator (20 interfaces, seed 1: the fleet the samples were made from)."""
+    with simulator() as handle:
+        yield handle
