@@ -500,6 +500,19 @@ def demo(**kw: Any) -> None:
     sys.exit(_run_async(demo_command))
 
 
+def _first_bulkdel_error(group: BaseExceptionGroup[BaseException]) -> Any:
+    from bulkdel.errors import BulkdelError
+
+    for exc in group.exceptions:
+        if isinstance(exc, BulkdelError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_bulkdel_error(exc)
+            if inner is not None:
+                return inner
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: refuse secrets on the command line, run click, map errors to exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -513,6 +526,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BulkdelError as exc:
         click.echo(f"bulkdel: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except BaseExceptionGroup as group:
+        # Task groups wrap a run-level fault; report the fault, not the group.
+        found = _first_bulkdel_error(group)
+        if found is None:
+            raise
+        click.echo(f"bulkdel: error: {found}", err=True)
+        sys.exit(found.exit_code)
     except click.exceptions.Abort:
         click.echo("bulkdel: aborted; nothing more was sent", err=True)
         sys.exit(2)

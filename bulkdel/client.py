@@ -162,10 +162,10 @@ class DcClient:
                 status = r.status
                 hdrs = dict(r.headers.items())
                 if status == 200 and want_body:
-                    raw = await r.content.read(MAX_LIST_BODY + 1)
+                    raw = await _read_capped(r.content, MAX_LIST_BODY + 1)
                     elapsed = (time.perf_counter() - started) * 1000
                     return self._ok_body(status, raw, hdrs, elapsed)
-                raw = await r.content.read(MAX_ERROR_BODY) if status >= 300 else b""
+                raw = await _read_capped(r.content, MAX_ERROR_BODY) if status >= 300 else b""
         except TimeoutError:
             return self._transport(
                 "timeout", f"no answer within {self.timeout_s:g} s", started
@@ -229,6 +229,19 @@ class DcClient:
             error_msg=msg,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Read the body up to `limit` bytes; a hostile server cannot make us buffer more."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _short(exc: BaseException) -> str:

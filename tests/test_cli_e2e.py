@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,8 @@ from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator
 FAST = ["--log-format", "json", "--yes", "--rate", "200", "--burst", "5"]
 
 
-def _finals(records: list[dict]) -> dict[str, dict]:
-    finals: dict[str, dict] = {}
+def _finals(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    finals: dict[str, dict[str, Any]] = {}
     for r in records:
         if r["event"] == "final":
             assert r["peer_id"] not in finals, f"two finals for {r['peer_id']}"

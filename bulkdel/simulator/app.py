@@ -110,10 +110,12 @@ class Simulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        dc = "/v3/{project_id}/dcaas"
+        # `[^/]+`: aiohttp's default `[^{}/]+` turns an ID with a brace (the SDK sends it as
+        # %7B) into a route miss, 404 APIGW.0101, instead of the unknown-ID answer DC.0002.
+        dc = "/v3/{project_id:[^/]+}/dcaas"
         app.router.add_get(dc + "/virtual-interfaces", self.list_vifs)
-        app.router.add_get(dc + "/virtual-interfaces/{vif_id}", self.show_vif)
-        app.router.add_delete(dc + "/vif-peers/{peer_id}", self.delete_peer)
+        app.router.add_get(dc + "/virtual-interfaces/{vif_id:[^/]+}", self.show_vif)
+        app.router.add_delete(dc + "/vif-peers/{peer_id:[^/]+}", self.delete_peer)
         app.router.add_post(dc + "/vif-peers", self.create_peer)
         app.router.add_post("/v3/auth/tokens", self.issue_token)
         app.router.add_get("/__sim/stats", self.get_stats)
