@@ -13,27 +13,39 @@
 When several are set, the first wins, the rest are named in a warning, and `describe()` says
 which one is in use. Secrets are never accepted on the command line (`refuse_secret_flags`),
 never appear in a repr, a `describe()` or an exception; `redact` scrubs any other text.
+`IamPasswordAuth` lives in `bulkdel.iam`, the flag check and `redact` in `bulkdel.secret_flags`
+(light enough for CLI start-up); both are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
-import ssl
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Protocol
 
 import aiohttp
 
 from bulkdel.clock import Clock, SystemClock
 from bulkdel.endpoints import default_auth_url
-from bulkdel.errors import ApiError, AuthError, ConfigError, UsageError
+from bulkdel.errors import AuthError, ConfigError
+from bulkdel.iam import IamPasswordAuth
+from bulkdel.iam import set_header as _set_header
+from bulkdel.secret_flags import SECRET_FLAGS, redact, refuse_secret_flags
 from bulkdel.signer import format_sdk_date, sign_request
+
+__all__ = [
+    "SECRET_FLAGS",
+    "AkSkAuth",
+    "Auth",
+    "IamPasswordAuth",
+    "TokenAuth",
+    "credentials_from_env",
+    "redact",
+    "refuse_secret_flags",
+]
 
 _log = logging.getLogger("bulkdel.auth")
 #: A token file bigger than this is not a token (IAM tokens are at most ~10 KiB).
@@ -66,13 +78,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _set_header(headers: dict[str, str], name: str, value: str) -> None:
-    """Set a header, replacing any spelling of the same name."""
-    for existing in [k for k in headers if k.lower() == name.lower()]:
-        del headers[existing]
-    headers[name] = value
-
-
 def _check_header_value(value: str, source: str) -> str:
     """A credential must be one printable line, or it would corrupt the request headers."""
     value = value.strip()
@@ -84,40 +89,6 @@ def _check_header_value(value: str, source: str) -> str:
             "credential on one line"
         )
     return value
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret of 4+ characters in `text` with `***` (longest first)."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _iam_error_text(raw: bytes) -> str:
-    """`code: message` from an IAM error body (flat `error_code`/`error_msg` or Keystone's
-    nested `{"error": {"code", "message", "title"}}`), else a short excerpt."""
-    text = raw[:4096].decode("utf-8", errors="replace").strip()
-    try:
-        doc: Any = json.loads(text)
-    except ValueError:
-        return " ".join(text.split())[:200] or "no error body"
-    if isinstance(doc, dict):
-        for cand in [doc, *(v for v in doc.values() if isinstance(v, dict))]:
-            code = cand.get("error_code", cand.get("code"))
-            msg = cand.get("error_msg", cand.get("message", cand.get("title")))
-            if code is not None or msg is not None:
-                return f"{code}: {msg}"[:300]
-    return " ".join(text.split())[:200]
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _StaticAuth:
@@ -223,220 +194,6 @@ class AkSkAuth(_StaticAuth):
         return f"AK/SK signing (SDK-HMAC-SHA256), AK {_mask_id(self.ak)} from {self.source}{temp}"
 
 
-class IamPasswordAuth:
-    """IAM password auth: fetches a project-scoped token and renews it before it expires.
-
-    `POST {auth_url}/v3/auth/tokens?nocatalog=true` (reference §7a); the token is the
-    `X-Subject-Token` header, its lifetime comes from `token.expires_at`. Concurrent callers
-    share one in-flight token request.
-    """
-
-    can_refresh: bool = True
-
-    def __init__(
-        self,
-        auth_url: str,
-        username: str,
-        domain: str,
-        password: str,
-        *,
-        project_id: str | None = None,
-        project_name: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        clock: Clock | None = None,
-        refresh_margin_s: float = 300.0,
-        max_attempts: int = 4,
-        timeout_s: float = 30.0,
-        ca_bundle: str | None = None,
-        password_source: str = "BULKDEL_PASSWORD",  # noqa: S107 -- a variable name
-    ) -> None:
-        if not (project_id or project_name):
-            raise ConfigError("IAM password auth needs a project: pass --project-id")
-        base = auth_url.strip().rstrip("/")
-        base = base.removesuffix("/v3")  # OS_AUTH_URL habitually ends in /v3
-        parts = urlsplit(base)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"--auth-url {auth_url!r} must be https://host, e.g. "
-                "https://iam.eu-de.otc.t-systems.com"
-            )
-        self.auth_url = base
-        self.tokens_url = f"{base}/v3/auth/tokens?nocatalog=true"
-        self.username = username
-        self.domain = domain
-        self._password = password
-        self.project_id = project_id
-        self.project_name = project_name
-        self._session = session
-        self._clock: Clock = clock or SystemClock()
-        self.refresh_margin_s = refresh_margin_s
-        self.max_attempts = max(1, max_attempts)
-        self.timeout_s = timeout_s
-        self.ca_bundle = ca_bundle
-        self.password_source = password_source
-        self._token: str | None = None
-        self._refresh_at = 0.0  # monotonic deadline, immune to wall-clock jumps
-        self._generation = 0
-        self._lock = asyncio.Lock()
-
-    def __repr__(self) -> str:
-        return (
-            f"IamPasswordAuth(auth_url={self.auth_url!r}, username={self.username!r}, "
-            f"domain={self.domain!r}, project_id={self.project_id!r}, "
-            f"project_name={self.project_name!r}, password=***)"
-        )
-
-    @property
-    def token_fetches(self) -> int:
-        """How many tokens were obtained so far."""
-        return self._generation
-
-    def _fresh(self) -> bool:
-        return self._token is not None and self._clock.monotonic() < self._refresh_at
-
-    async def apply(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
-        """Add `X-Auth-Token`, first getting a token if none is valid for the margin."""
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():  # another caller may have fetched while we waited
-                    await self._fetch()
-        assert self._token is not None
-        _set_header(headers, "X-Auth-Token", self._token)
-
-    async def refresh(self) -> None:
-        """Get a new token now; callers that pile up while one is fetched share it."""
-        seen = self._generation
-        async with self._lock:
-            if self._generation == seen:
-                self._refresh_at = 0.0  # callers arriving meanwhile wait for the new token
-                await self._fetch()
-
-    def secrets(self) -> tuple[str, ...]:
-        """The password and the current token."""
-        return (self._password, self._token) if self._token else (self._password,)
-
-    def describe(self) -> str:
-        """Who logs in where, and where the password came from."""
-        scope = f"project {self.project_id or self.project_name}"
-        return (
-            f"IAM password auth: user {self.username} in domain {self.domain} via "
-            f"{self.auth_url}, {scope}, password from {self.password_source}"
-        )
-
-    def _body(self) -> bytes:
-        project = {"id": self.project_id} if self.project_id else {"name": self.project_name}
-        user = {"name": self.username, "password": self._password, "domain": {"name": self.domain}}
-        doc = {
-            "auth": {
-                "identity": {"methods": ["password"], "password": {"user": user}},
-                "scope": {"project": project},
-            }
-        }
-        return json.dumps(doc).encode("utf-8")
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        try:
-            wanted = float(retry_after) if retry_after else None
-        except ValueError:
-            wanted = None  # an HTTP date: plain backoff is good enough here
-        backoff = min(30.0, 2.0 ** (attempt - 1))
-        return min(30.0, max(0.0, wanted)) if wanted is not None else backoff
-
-    async def _fetch(self) -> None:
-        owned = self._session is None
-        session = self._session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=self.ca_bundle)),
-            trust_env=True,
-        )
-        try:
-            await self._fetch_with(session)
-        finally:
-            if owned:
-                await session.close()
-
-    async def _fetch_with(self, session: aiohttp.ClientSession) -> None:
-        headers = {"Content-Type": "application/json;charset=utf8", "Accept": "application/json"}
-        body = self._body()
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        for attempt in range(1, self.max_attempts + 1):
-            last_try = attempt == self.max_attempts
-            try:
-                async with session.post(
-                    self.tokens_url,
-                    data=body,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    status = resp.status
-                    raw = await resp.content.read(1024 * 1024)
-                    subject = resp.headers.get("X-Subject-Token")
-                    retry_after = resp.headers.get("Retry-After")
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                if last_try:
-                    why = redact(str(exc) or type(exc).__name__, self.secrets())[:200]
-                    raise ApiError(
-                        f"cannot reach IAM at {self.auth_url} ({type(exc).__name__}: {why}) after "
-                        f"{attempt} attempts; check --auth-url, DNS, HTTPS_PROXY and --ca-bundle"
-                    ) from None
-                await self._clock.sleep(self._delay(attempt, None))
-                continue
-            if status in (200, 201):
-                self._accept(subject, raw)
-                return
-            detail = redact(_iam_error_text(raw), self.secrets())
-            if status in (401, 403):
-                raise AuthError(
-                    f"IAM refused the credentials for user {self.username} in domain "
-                    f"{self.domain} (HTTP {status}, {detail}); check {self.password_source}, "
-                    "--username, --domain and that the user may log in by API with a password"
-                )
-            if status == 429 or status >= 500:
-                if last_try:
-                    what = "is throttling token requests" if status == 429 else "keeps failing"
-                    raise ApiError(
-                        f"IAM at {self.auth_url} {what} (HTTP {status}, {detail}) after "
-                        f"{attempt} attempts; wait a minute and retry"
-                    )
-                await self._clock.sleep(self._delay(attempt, retry_after))
-                continue
-            if status == 404:
-                raise ConfigError(
-                    f"IAM at {self.auth_url} has no /v3/auth/tokens (HTTP 404); check --auth-url "
-                    "(e.g. https://iam.eu-de.otc.t-systems.com)"
-                )
-            raise AuthError(
-                f"IAM at {self.auth_url} rejected the token request for user {self.username} "
-                f"(HTTP {status}, {detail}); check --domain and the project ID/name"
-            )
-
-    def _accept(self, subject: str | None, raw: bytes) -> None:
-        if not subject or not subject.strip():
-            raise ApiError(
-                f"IAM at {self.auth_url} answered without an X-Subject-Token header; "
-                "is --auth-url really an IAM (Keystone v3) endpoint?"
-            )
-        try:
-            token: Any = json.loads(raw).get("token", {})
-        except (ValueError, AttributeError):
-            token = {}
-        if not isinstance(token, dict):
-            token = {}
-        expires = _parse_time(token.get("expires_at"))
-        issued = _parse_time(token.get("issued_at"))
-        # Lifetime from IAM's own timestamps, so a skewed local clock does not matter.
-        lifetime = 3600.0
-        if expires and issued:
-            lifetime = (expires - issued).total_seconds()
-        elif expires:
-            lifetime = (expires - self._clock.wall()).total_seconds()
-        # A short-lived token is renewed halfway rather than at once.
-        usable = max(lifetime - self.refresh_margin_s, lifetime / 2)
-        self._token = subject.strip()
-        self._refresh_at = self._clock.monotonic() + max(30.0, usable)
-        self._generation += 1
-
-
 def _mask_id(value: str) -> str:
     """Enough of an identifier to recognise it, not enough to use it."""
     return value[:4] + "…" if len(value) > 8 else "…"
@@ -468,6 +225,14 @@ def _read_token_file(path: str, warn: Callable[[str], None]) -> str:
     return _check_header_value(text, f"--token-file {path}")
 
 
+def _announced(auth: Auth, on_secret: Callable[[str], None] | None) -> Auth:
+    """Tell `on_secret` the static secrets of `auth`, then return it."""
+    if on_secret is not None:
+        for secret in auth.secrets():
+            on_secret(secret)
+    return auth
+
+
 def credentials_from_env(
     env: Mapping[str, str],
     *,
@@ -481,9 +246,12 @@ def credentials_from_env(
     session: aiohttp.ClientSession | None = None,
     clock: Clock | None = None,
     warn: Callable[[str], None] | None = None,
+    on_secret: Callable[[str], None] | None = None,
 ) -> Auth:
     """Pick the credential source (order in the module docstring) and build its provider.
 
+    `on_secret` (e.g. `REDACTOR.add`) is told every secret value: a static credential at once,
+    the IAM password at once and each IAM token when it arrives.
     Raises ConfigError naming exactly what to set when nothing usable is configured.
     """
     say: Callable[[str], None] = warn or _log.warning
@@ -508,10 +276,11 @@ def credentials_from_env(
         say(f"several credentials are set; using {present[0]}, ignoring {', '.join(present[1:])}")
 
     if token_file:
-        return TokenAuth(_read_token_file(token_file, say), f"--token-file {token_file}")
+        token = _read_token_file(token_file, say)
+        return _announced(TokenAuth(token, f"--token-file {token_file}"), on_secret)
     for var in ("BULKDEL_TOKEN", "OS_AUTH_TOKEN"):
         if has(var):
-            return TokenAuth(env[var], var)
+            return _announced(TokenAuth(env[var], var), on_secret)
     if has("HUAWEICLOUD_SDK_AK") or has("HUAWEICLOUD_SDK_SK"):
         missing = [v for v in ("HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK") if not has(v)]
         if missing:
@@ -519,13 +288,14 @@ def credentials_from_env(
                 f"{missing[0]} is not set but its partner is: set both HUAWEICLOUD_SDK_AK and "
                 "HUAWEICLOUD_SDK_SK, or unset the one that is set"
             )
-        return AkSkAuth(
+        aksk = AkSkAuth(
             env["HUAWEICLOUD_SDK_AK"],
             env["HUAWEICLOUD_SDK_SK"],
             project_id or "",
             env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN") or None,
             clock=clk.wall,
         )
+        return _announced(aksk, on_secret)
     if username:
         if password_var is None:
             raise ConfigError(
@@ -552,6 +322,7 @@ def credentials_from_env(
             session=session,
             clock=clk,
             password_source=password_var,
+            on_secret=on_secret,
         )
     hint = ""
     if password_var:
@@ -561,30 +332,3 @@ def credentials_from_env(
         "--token-file FILE, or set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or pass "
         "--username and --domain with BULKDEL_PASSWORD set"
     )
-
-
-#: Flags that would put a secret on the command line, and where the secret goes instead.
-SECRET_FLAGS: dict[str, str] = {
-    "--token": "set BULKDEL_TOKEN or use --token-file FILE",
-    "--auth-token": "set BULKDEL_TOKEN or use --token-file FILE",
-    "--os-auth-token": "set BULKDEL_TOKEN (or OS_AUTH_TOKEN) or use --token-file FILE",
-    "--password": "set BULKDEL_PASSWORD (or OS_PASSWORD)",
-    "--os-password": "set BULKDEL_PASSWORD (or OS_PASSWORD)",
-    "--sk": "set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
-    "--secret-key": "set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
-    "--ak-sk": "set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
-    "--security-token": "set HUAWEICLOUD_SDK_SECURITY_TOKEN",
-}
-
-
-def refuse_secret_flags(argv: Sequence[str]) -> None:
-    """Raise UsageError if argv offers a secret as an option (`--token X` or `--token=X`)."""
-    for arg in argv:
-        if arg == "--":
-            return  # what follows is positional, not options
-        flag = arg.split("=", 1)[0]
-        if flag in SECRET_FLAGS:
-            raise UsageError(
-                f"{flag} is not accepted: secrets on the command line leak into shell history "
-                f"and ps; {SECRET_FLAGS[flag]}"
-            )

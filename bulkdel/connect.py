@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -61,8 +61,11 @@ class ConnOptions:
 
 
 @asynccontextmanager
-async def open_client(conn: ConnOptions, *, concurrency: int = 8) -> AsyncIterator[DcClient]:
-    """Open a session and client; credentials are read here and registered for redaction."""
+async def open_client(
+    conn: ConnOptions, *, concurrency: int = 8, env: Mapping[str, str] | None = None
+) -> AsyncIterator[DcClient]:
+    """Open a session and client; credentials are read from `env` (default os.environ) here,
+    and every secret, IAM tokens included as they arrive, is registered for redaction."""
     from bulkdel.auth import credentials_from_env
 
     endpoint = conn.resolved_endpoint()
@@ -72,7 +75,7 @@ async def open_client(conn: ConnOptions, *, concurrency: int = 8) -> AsyncIterat
     )
     try:
         auth = credentials_from_env(
-            os.environ,
+            os.environ if env is None else env,
             token_file=conn.token_file,
             auth_url=conn.auth_url,
             username=conn.username,
@@ -82,8 +85,8 @@ async def open_client(conn: ConnOptions, *, concurrency: int = 8) -> AsyncIterat
             region=conn.region,
             session=session,
             warn=lambda msg: log.warning("auth.note", detail=msg),
+            on_secret=REDACTOR.add,
         )
-        REDACTOR.add(*auth.secrets())
         if auth_url := conn.auth_url:
             check_transport(auth_url, insecure_http=conn.insecure_http)
         log.info("connect.using", endpoint=endpoint, project_id=project_id, auth=auth.describe())

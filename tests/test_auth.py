@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,16 +15,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bulkdel.auth import (
-    AkSkAuth,
-    IamPasswordAuth,
-    TokenAuth,
-    credentials_from_env,
-    redact,
-    refuse_secret_flags,
-)
-from bulkdel.clock import FakeClock
-from bulkdel.errors import ApiError, AuthError, ConfigError, UsageError
+import bulkdel.auth
+import bulkdel.iam
+import bulkdel.secret_flags
+from bulkdel.auth import AkSkAuth, IamPasswordAuth, TokenAuth, credentials_from_env
+from bulkdel.errors import AuthError, ConfigError, UsageError
+from bulkdel.secret_flags import redact, refuse_secret_flags
 from bulkdel.signer import parse_authorization, verify_request
 
 PROJECT = "0605768a3300d5762f82c01180692873"
@@ -166,268 +162,12 @@ async def test_aksk_signature_survives_the_wire(
         assert resp.status == 204, await resp.text()
 
 
-# ---- IamPasswordAuth -------------------------------------------------------------------------
-# A real IAM stand-in on loopback: aioresponses 0.7.9 cannot build responses for aiohttp 3.14.
-
-
-def _token_body(issued: datetime, hours: float = 24) -> dict[str, Any]:
-    expires = issued + timedelta(hours=hours)
-    return {
-        "token": {
-            "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "methods": ["password"],
-        }
-    }
-
-
-class FakeIam:
-    """Answers `POST /v3/auth/tokens` from a script, then issues numbered tokens."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.issued = 0
-        self.bodies: list[dict[str, Any]] = []
-        self.queries: list[str] = []
-        self.hours = 24.0
-        self.script: list[tuple[int, dict[str, Any], dict[str, str]]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.calls += 1
-        self.bodies.append(await request.json())
-        self.queries.append(request.query_string)
-        await asyncio.sleep(0.01)  # let concurrent callers pile up behind the lock
-        if self.script:
-            status, payload, headers = self.script.pop(0)
-            return web.json_response(payload, status=status, headers=headers)
-        self.issued += 1
-        return web.json_response(
-            _token_body(NOW, self.hours),
-            status=201,
-            headers={"X-Subject-Token": f"token-number-{self.issued}"},
-        )
-
-
-@pytest.fixture
-async def fake_iam() -> AsyncIterator[tuple[FakeIam, str]]:
-    iam = FakeIam()
-    app = web.Application()
-    app.router.add_post("/v3/auth/tokens", iam.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield iam, f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-def _iam(
-    session: aiohttp.ClientSession, url: str, clock: FakeClock | None = None, **kw: Any
-) -> IamPasswordAuth:
-    kw.setdefault("project_id", PROJECT)
-    return IamPasswordAuth(
-        url + "/v3/", "ops-bot", "acme", PASSWORD, session=session, clock=clock or FakeClock(), **kw
-    )
-
-
-async def _token_of(auth: IamPasswordAuth) -> str:
-    headers: dict[str, str] = {}
-    await auth.apply("DELETE", "https://h/x", headers, b"")
-    return headers["X-Auth-Token"]
-
-
-async def test_iam_issues_a_project_scoped_token(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """The first request fetches a token scoped by project id; later ones reuse it."""
-    iam, url = fake_iam
-    auth = _iam(session, url)
-    assert await _token_of(auth) == "token-number-1"
-    assert await _token_of(auth) == "token-number-1"
-    assert iam.calls == 1
-    assert iam.queries == ["nocatalog=true"]
-    body = iam.bodies[0]["auth"]
-    assert body["identity"]["methods"] == ["password"]
-    assert body["identity"]["password"]["user"] == {
-        "name": "ops-bot",
-        "password": PASSWORD,
-        "domain": {"name": "acme"},
-    }
-    assert body["scope"] == {"project": {"id": PROJECT}}
-    assert auth.can_refresh is True
-
-
-async def test_iam_scopes_by_project_name_without_id(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """With only a project name the scope is by name (OTC: the region name)."""
-    iam, url = fake_iam
-    await _token_of(_iam(session, url, project_id=None, project_name="eu-de"))
-    assert iam.bodies[0]["auth"]["scope"] == {"project": {"name": "eu-de"}}
-
-
-async def test_iam_renews_before_expiry(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """A 1 h token is reused until 5 minutes before it expires, then renewed."""
-    iam, url = fake_iam
-    iam.hours = 1
-    clock = FakeClock()
-    auth = _iam(session, url, clock)
-    assert await _token_of(auth) == "token-number-1"
-    clock.advance(3300 - 1)
-    assert await _token_of(auth) == "token-number-1"
-    clock.advance(2)
-    assert await _token_of(auth) == "token-number-2"
-    assert auth.token_fetches == 2
-
-
-async def test_iam_refresh_on_demand(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """refresh() fetches a new token even when the current one is still valid."""
-    _, url = fake_iam
-    auth = _iam(session, url)
-    await _token_of(auth)
-    await auth.refresh()
-    assert await _token_of(auth) == "token-number-2"
-
-
-async def test_iam_concurrent_callers_share_one_request(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """Fifty concurrent requests and fifty concurrent refreshes each cost one token request."""
-    iam, url = fake_iam
-    auth = _iam(session, url)
-    tokens = await asyncio.gather(*(_token_of(auth) for _ in range(50)))
-    assert set(tokens) == {"token-number-1"}
-    assert iam.calls == 1
-    await asyncio.gather(*(auth.refresh() for _ in range(50)))
-    assert iam.calls == 2
-    # A request that starts while a refresh is in flight waits for the new token.
-    refreshing = asyncio.create_task(auth.refresh())
-    await asyncio.sleep(0)
-    assert await _token_of(auth) == "token-number-3"
-    await refreshing
-    assert iam.calls == 3
-
-
-async def test_iam_401_is_an_auth_error_without_the_password(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """IAM refusing the password names user, domain, IAM's message and BULKDEL_PASSWORD."""
-    iam, url = fake_iam
-    body = {"error": {"code": 401, "message": f"bad password {PASSWORD}", "title": "Unauthorized"}}
-    iam.script = [(401, body, {})]
-    with pytest.raises(AuthError) as err:
-        await _token_of(_iam(session, url))
-    text = str(err.value)
-    for needle in ("ops-bot", "acme", "HTTP 401", "401: bad password ***", "BULKDEL_PASSWORD"):
-        assert needle in text
-    assert PASSWORD not in text
-    assert err.value.exit_code == 4
-    assert iam.calls == 1  # a refused password is never retried (AK/SK-style lockouts)
-
-
-async def test_iam_429_is_retried_with_retry_after(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """Throttled token requests are retried after Retry-After (else backoff), then succeed."""
-    iam, url = fake_iam
-    throttled = {"error_code": "IAM.0012", "error_msg": "throttling threshold reached"}
-    iam.script = [(429, throttled, {"Retry-After": "3"}), (503, {}, {})]
-    clock = FakeClock()
-    assert await _token_of(_iam(session, url, clock)) == "token-number-1"
-    assert clock.sleeps == [3.0, 2.0]
-
-
-async def test_iam_persistent_429_says_iam_is_throttling(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """After the last attempt a 429 becomes an ApiError saying IAM is throttling."""
-    iam, url = fake_iam
-    iam.script = [(429, {"error_code": "IAM.0012"}, {})] * 3
-    with pytest.raises(ApiError, match=r"throttling.*IAM\.0012"):
-        await _token_of(_iam(session, url, max_attempts=3))
-    assert iam.calls == 3
-
-
-async def test_iam_connection_error_names_the_auth_url(session: aiohttp.ClientSession) -> None:
-    """An unreachable IAM gives an ApiError naming the auth URL and what to check."""
-    with socket.socket() as sock:  # a port that was free a moment ago: connection refused
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    clock = FakeClock()
-    auth = _iam(session, f"http://127.0.0.1:{port}", clock, max_attempts=2)
-    with pytest.raises(ApiError, match=rf"127\.0\.0\.1:{port}.*--auth-url"):
-        await _token_of(auth)
-    assert clock.sleeps == [1.0]
-
-
-async def test_iam_404_points_at_the_auth_url(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """A 404 from the token URL means --auth-url is wrong: a ConfigError."""
-    _, url = fake_iam
-    with pytest.raises(ConfigError, match="--auth-url"):
-        await _token_of(_iam(session, url + "/wrong"))
-
-
-async def test_iam_answer_without_subject_token(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """A 201 without X-Subject-Token is an ApiError questioning the auth URL."""
-    iam, url = fake_iam
-    iam.script = [(201, _token_body(NOW), {})]
-    with pytest.raises(ApiError, match="X-Subject-Token"):
-        await _token_of(_iam(session, url))
-
-
-async def test_iam_secrets_include_the_token(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """After a fetch the token joins the password among the secrets to redact."""
-    _, url = fake_iam
-    auth = _iam(session, url)
-    assert auth.secrets() == (PASSWORD,)
-    await _token_of(auth)
-    assert auth.secrets() == (PASSWORD, "token-number-1")
-
-
-async def test_iam_without_a_session_opens_its_own(fake_iam: tuple[FakeIam, str]) -> None:
-    """Without a shared session the provider opens (and closes) one per token request."""
-    iam, url = fake_iam
-    auth = IamPasswordAuth(url, "ops-bot", "acme", PASSWORD, project_id=PROJECT)
-    assert await _token_of(auth) == "token-number-1"
-    assert iam.calls == 1
-
-
-def test_iam_needs_a_project() -> None:
-    """A token without project scope cannot call DC, so it is refused up front."""
-    with pytest.raises(ConfigError, match="--project-id"):
-        IamPasswordAuth(IAM, "u", "d", PASSWORD)
-
-
 # ---- secret hygiene ------------------------------------------------------------------------
 
 
-async def test_no_provider_shows_its_secret(
-    session: aiohttp.ClientSession, fake_iam: tuple[FakeIam, str]
-) -> None:
-    """repr, str and describe() of every provider never contain the secret."""
-    iam_auth = _iam(session, fake_iam[1])
-    await _token_of(iam_auth)
-    providers: list[Any] = [
-        TokenAuth("tok-secret-abcdef", "BULKDEL_TOKEN"),
-        _aksk("sec-token-abcdef"),
-        iam_auth,
-    ]
+def test_no_static_provider_shows_its_secret() -> None:
+    """repr, str and describe() of token and AK/SK providers never contain the secret."""
+    providers: list[Any] = [TokenAuth("tok-secret-abcdef", "BULKDEL_TOKEN"), _aksk("sec-abcdef")]
     for auth in providers:
         texts = [repr(auth), str(auth), auth.describe()]
         assert len(auth.secrets()) == (1 if auth is providers[0] else 2)
@@ -578,3 +318,59 @@ def test_secret_flags_are_refused(argv: list[str], flag: str, fix: str) -> None:
 def test_safe_argv_passes(argv: list[str]) -> None:
     """--token-file and arguments after `--` are not mistaken for secret flags."""
     refuse_secret_flags(argv)
+
+
+# ---- module layout -------------------------------------------------------------------------
+
+
+def test_auth_reexports_the_split_modules() -> None:
+    """Old imports from bulkdel.auth keep working after the split into iam and secret_flags."""
+    assert bulkdel.auth.IamPasswordAuth is bulkdel.iam.IamPasswordAuth
+    assert bulkdel.auth.SECRET_FLAGS is bulkdel.secret_flags.SECRET_FLAGS
+    assert bulkdel.auth.refuse_secret_flags is bulkdel.secret_flags.refuse_secret_flags
+    assert bulkdel.auth.redact is bulkdel.secret_flags.redact
+
+
+def test_secret_flags_import_is_light() -> None:
+    """The pre-command secret check loads neither aiohttp nor the auth stack (fast --help)."""
+    code = (
+        "import sys, bulkdel.secret_flags; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('aiohttp', 'structlog', 'click', 'ssl') or m in ('bulkdel.auth', 'bulkdel.iam')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# ---- on_secret -----------------------------------------------------------------------------
+
+
+def test_env_tells_on_secret_every_static_secret(tmp_path: Path) -> None:
+    """Token file, env token and AK/SK (with security token) are all handed to on_secret."""
+    token_file = tmp_path / "tok"
+    token_file.write_text("file-token-1\n")
+    token_file.chmod(0o600)
+    cases: list[tuple[dict[str, str], dict[str, Any], list[str]]] = [
+        ({}, {"token_file": str(token_file)}, ["file-token-1"]),
+        ({"OS_AUTH_TOKEN": "os-token-1"}, {}, ["os-token-1"]),
+        (
+            {
+                "HUAWEICLOUD_SDK_AK": "AKEXAMPLE12345",
+                "HUAWEICLOUD_SDK_SK": SK,
+                "HUAWEICLOUD_SDK_SECURITY_TOKEN": "sts-abcdef",
+            },
+            {},
+            [SK, "sts-abcdef"],
+        ),
+        (
+            {"BULKDEL_PASSWORD": PASSWORD},
+            {"username": "u", "domain": "d", "auth_url": IAM},
+            [PASSWORD],
+        ),
+    ]
+    for env, kw, expected in cases:
+        told: list[str] = []
+        _resolve(env, on_secret=told.append, **kw)
+        assert told == expected, kw or env

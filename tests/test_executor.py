@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from bulkdel.clock import FakeClock
-from bulkdel.executor import Control, ExecSettings, Executor, exit_code_for
+from bulkdel.executor import Control, ExecResult, ExecSettings, Executor, exit_code_for
 from bulkdel.models import Action, ApiResponse, Decision, Outcome, Planned, StopReason
 
 from .fakes import FakeDeleter, FakeLimiter, ListSink
@@ -23,10 +24,11 @@ def _decisions(peers: list[str], vif_of: dict[str, str] | None = None) -> list[D
     return [Decision(p, Planned.DELETE, vif_of.get(p, "vif-" + p)) for p in peers]
 
 
-async def _run(deleter: FakeDeleter, decisions: list[Decision], **settings: object):
+async def _run(
+    deleter: FakeDeleter, decisions: list[Decision], control: Control | None = None, **settings: Any
+) -> tuple[ExecResult, ListSink, FakeLimiter]:
     sink = ListSink()
     limiter = FakeLimiter()
-    control = settings.pop("control", None) or Control()
     ex = Executor(
         run_id="r1",
         deleter=deleter,
@@ -34,8 +36,8 @@ async def _run(deleter: FakeDeleter, decisions: list[Decision], **settings: obje
         clock=FakeClock(),
         sink=sink,
         settings=ExecSettings(**settings),
-        control=control,
-    )  # type: ignore[arg-type]
+        control=control or Control(),
+    )
     result = await ex.run(decisions)
     return result, sink, limiter
 
