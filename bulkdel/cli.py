@@ -33,11 +33,17 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
         raise click.BadParameter(f"cannot read {value}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise click.BadParameter(f"{value} is not valid TOML: {exc}") from None
-    from bulkdel.auth import SECRET_FLAGS
+    from bulkdel.secret_flags import SECRET_FLAGS
 
+    known = {p.name for cmd in cli.commands.values() for p in cmd.params if p.name is not None}
     flat: dict[str, Any] = {}
     for key, val in doc.items():
         name = key.replace("-", "_")
+        if name not in known and f"--{key.replace('_', '-')}" not in SECRET_FLAGS:
+            raise click.BadParameter(
+                f"{value}: unknown option `{key}`; config keys are long option names such as "
+                "`rate`, `project-id` or `max-deletes` (see `bulkdel run --help`)"
+            )
         if f"--{key.replace('_', '-')}" in SECRET_FLAGS:
             raise click.BadParameter(
                 f"{value}: `{key}` is a secret; keep secrets out of config files and use the "
@@ -458,6 +464,31 @@ def export(out: str | None, **kw: Any) -> None:
 
 
 @cli.command()
+@connection_options
+@common_options
+def doctor(**kw: Any) -> None:
+    """Check endpoint, project, credentials and TLS, then make one read-only list call.
+
+    Sends no DELETE. Exit 0 ready, 2 configuration problem (nothing sent), 4 credentials
+    refused, 1 API unreachable or failing.
+
+    \b
+    Example:
+      export BULKDEL_TOKEN=... BULKDEL_PROJECT_ID=0605768a3300d5762f82c01180692873
+      bulkdel doctor --region eu-de
+    """
+    _setup_logs(kw.pop("log_format"), kw.pop("log_level"))
+    import os
+
+    from bulkdel.doctor import doctor as check_setup
+
+    conn = _connection(kw)
+    report = _run_async(lambda: check_setup(conn, os.environ))
+    click.echo(report.render())
+    sys.exit(report.exit_code)
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
 @click.option("--interfaces", type=int, default=20, show_default=True)
@@ -519,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from bulkdel.errors import BulkdelError
 
     try:
-        from bulkdel.auth import refuse_secret_flags
+        from bulkdel.secret_flags import refuse_secret_flags
 
         refuse_secret_flags(args)
         cli.main(args=args, prog_name="bulkdel", standalone_mode=False)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bulkdel.errors import ConfigError
 from bulkdel.models import ApiResponse
 from bulkdel.policy import parse_retry_after
 
@@ -83,7 +84,13 @@ def make_session(
     ca_bundle: str | None = None,
 ) -> aiohttp.ClientSession:
     """A session with connection reuse sized to the concurrency and TLS verification on."""
-    ssl_ctx = ssl.create_default_context(cafile=ca_bundle)
+    try:
+        ssl_ctx = ssl.create_default_context(cafile=ca_bundle)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"--ca-bundle {ca_bundle}: not a usable PEM CA bundle ({exc}); pass a PEM file of "
+            "CA certificates"
+        ) from None
     connector = aiohttp.TCPConnector(
         limit=concurrency + 4, limit_per_host=concurrency + 4, ssl=ssl_ctx, keepalive_timeout=30
     )

@@ -310,6 +310,11 @@ class Executor:
                         attempt=job.attempts,
                     )
                 )
+                if self.control.stopping:
+                    # The stop arrived while the dispatch record was being flushed: keep the
+                    # promise that no DELETE leaves after a stop, and say so in the log.
+                    self._not_sent(job)
+                    return
                 job.in_flight = True
                 self.deletes_sent += 1
                 resp = await self.deleter.delete_vif_peer(job.peer_id)
@@ -353,6 +358,24 @@ class Executor:
             if holding:
                 slots.release()
             self._release_lane(job)
+
+    def _not_sent(self, job: _Job) -> None:
+        self.sink.send(
+            audit.response(
+                self.run_id,
+                self._ts(),
+                peer_id=job.peer_id,
+                vif_id=job.vif_id,
+                attempt=job.attempts,
+                status=None,
+                error_code="not_sent",
+                error_msg="not sent: the run stopped before this request left",
+                request_id=None,
+                elapsed_ms=None,
+                action=Action.FAIL,
+                retry_in_s=None,
+            )
+        )
 
     async def _handle(self, job: _Job, resp: ApiResponse) -> float | None:
         """Record the response; return the retry delay, or None when the peer is final."""

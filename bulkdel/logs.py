@@ -28,15 +28,31 @@ class Redactor:
         if not self.secrets:
             return event
         for key, value in event.items():
-            if isinstance(value, str):
-                masked = value
-                for secret in self.secrets:
-                    masked = masked.replace(secret, "***")
-                event[key] = masked
+            event[key] = self._mask(value)
         return event
+
+    def _mask(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, dict):
+            return {k: self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(v) for v in value]
+        if isinstance(value, BaseException):
+            return self._mask(f"{type(value).__name__}: {value}")
+        return value
 
 
 REDACTOR = Redactor()
+
+
+class _StderrLoggerFactory:
+    """PrintLoggers bound to whatever sys.stderr is when the event is logged."""
+
+    def __call__(self, *args: Any) -> structlog.PrintLogger:
+        return structlog.PrintLogger(file=sys.stderr)
 
 
 def configure(fmt: LogFormat = "auto", level: str = "info") -> None:
@@ -59,6 +75,7 @@ def configure(fmt: LogFormat = "auto", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=_StderrLoggerFactory(),
+        # Not cached: a second configure() (tests, in-process CLI runs) must take effect.
+        cache_logger_on_first_use=False,
     )
