@@ -7,15 +7,25 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from bulkdel.models import Outcome
 
 
+def summary_text(counts: Counter[str]) -> str:
+    """`done 40 · failed 1 · protected 12 · other 3` for the bar (pure)."""
+    done = counts["deleted"] + counts["gone"] + counts["would_delete"] + counts["skipped"]
+    other = sum(counts.values()) - done - counts["failed"] - counts["protected"]
+    parts = [f"done {done}", f"failed {counts['failed']}", f"protected {counts['protected']}"]
+    if other:
+        parts.append(f"other {other}")
+    return " · ".join(parts)
+
+
 @contextmanager
-def progress_bar(total: int, *, enabled: bool | None = None) -> Iterator[Any]:
+def progress_bar(total: int, *, enabled: bool | None = None) -> Iterator[Callable[[Outcome], None]]:
     """Yield a callback taking one Outcome per finished peer."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -27,27 +37,34 @@ def progress_bar(total: int, *, enabled: bool | None = None) -> Iterator[Any]:
         BarColumn,
         MofNCompleteColumn,
         Progress,
-        TaskProgressColumn,
+        ProgressColumn,
         TextColumn,
         TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Finished peers per second."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("  -.-/s" if speed is None else f"{speed:5.1f}/s")
 
     counts: Counter[str] = Counter()
-    columns = (
-        TextColumn("[bold]deleting"),
+    with Progress(
+        TextColumn("[bold]bulkdel"),
         BarColumn(),
         MofNCompleteColumn(),
-        TaskProgressColumn(),
         TextColumn("{task.fields[detail]}"),
+        RateColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task("run", total=total, detail="")
 
         def advance(outcome: Outcome) -> None:
             counts[outcome.value] += 1
-            detail = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-            bar.update(task, advance=1, detail=detail)
+            bar.update(task, advance=1, detail=summary_text(counts))
 
         yield advance
