@@ -292,5 +292,6 @@ class IamPasswordAuth:
         self._token = subject.strip()
         if self._on_secret is not None:
             self._on_secret(self._token)  # before any request can carry it into a log line
-        self._refresh_at = self._clock.monotonic() + max(30.0, usable)
+        # At most every 30 s even for odd short tokens, but never past half their lifetime.
+        self._refresh_at = self._clock.monotonic() + max(min(30.0, lifetime / 2), usable)
         self._generation += 1
