@@ -10,14 +10,18 @@ import json
 import ssl
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
+import structlog
 
-from bulkdel.errors import ConfigError
+from bulkdel.errors import ApiError, AuthError, ConfigError
 from bulkdel.models import ApiResponse
-from bulkdel.policy import parse_retry_after
+from bulkdel.policy import CREDENTIALS_REFUSED, parse_retry_after
+
+log = structlog.get_logger("bulkdel.client")
 
 #: Error bodies larger than this are cut before parsing (hostile proxies send megabytes).
 MAX_ERROR_BODY = 64 * 1024
@@ -134,8 +138,11 @@ class DcClient:
         return self.auth.can_refresh
 
     async def refresh_auth(self) -> None:
-        """Fetch a new credential (IAM password auth)."""
-        await self.auth.refresh()
+        """Fetch a new credential (IAM password auth); a failure shows on the next request."""
+        try:
+            await self.auth.refresh()
+        except (AuthError, ApiError) as exc:
+            log.warning("auth.refresh_failed", error=str(exc))
 
     async def delete_vif_peer(self, peer_id: str) -> ApiResponse:
         """Send one DELETE for a validated peer ID and describe what came back."""
@@ -160,8 +167,16 @@ class DcClient:
         query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         full = f"{url}?{query}" if query else url
         headers: dict[str, str] = {"Accept": "application/json"}
-        await self.auth.apply(method, full, headers, b"")
         started = time.perf_counter()
+        try:
+            await self.auth.apply(method, full, headers, b"")
+        except AuthError as exc:
+            # IAM refused (password changed, user locked): nothing was sent; stop the run.
+            resp = self._transport("credentials_refused", str(exc), started)
+            return replace(resp, error_code=CREDENTIALS_REFUSED), None
+        except ApiError as exc:
+            # IAM unreachable or throttling: nothing was sent; retried like a transport error.
+            return self._transport("credentials_unavailable", str(exc), started), None
         try:
             async with self.session.request(
                 method, full, headers=headers, allow_redirects=False

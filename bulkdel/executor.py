@@ -34,6 +34,10 @@ NO_REQUEST_OUTCOME = {
 }
 
 
+#: Transport errors raised before the request left (credential provider failures).
+NOT_SENT = frozenset({"credentials_refused", "credentials_unavailable"})
+
+
 class Deleter(Protocol):
     """What the executor needs from the API client."""
 
@@ -415,7 +419,9 @@ class Executor:
             self.limiter.on_throttled()
         elif resp.status is not None and resp.status < 500:
             self.limiter.on_success()
-        if resp.status is None or resp.status >= 500:
+        if (resp.status is None and resp.transport_error not in NOT_SENT) or (
+            resp.status is not None and resp.status >= 500
+        ):
             job.ambiguous = True
         if verdict.action is Action.RETRY:
             if verdict.kind is RetryKind.AUTH_REFRESH:

@@ -16,6 +16,7 @@ status of that class; `refreshable` = the auth method can refresh and has not ye
     401      *                        refreshable  retry            auth_refresh
     401      *                                     stop
     403      *                                     stop
+    none     BULKDEL.CREDENTIALS                   stop
     none     *                                     retry            transient
     5xx      *                                     retry            transient
     4xx      *                                     fail    failed
@@ -77,6 +78,8 @@ class Rule:
 
 _A, _O, _K = Action, Outcome, RetryKind
 _STATE_CODES = ("DC.1118", "DC.1205", "DC.1210")
+#: Local pseudo error code: the credential provider (IAM) refused before a request was sent.
+CREDENTIALS_REFUSED = "BULKDEL.CREDENTIALS"
 
 #: The policy. First match wins.
 # fmt: off
@@ -93,6 +96,7 @@ TABLE: tuple[Rule, ...] = (
     Rule("401", (), _A.RETRY, None, _K.AUTH_REFRESH, "credential expired", refreshable=True),
     Rule("401", (), _A.STOP, None, _K.NONE, "authentication refused"),
     Rule("403", (), _A.STOP, None, _K.NONE, "permission refused"),
+    Rule("none", (CREDENTIALS_REFUSED,), _A.STOP, None, _K.NONE, "credentials refused"),
     Rule("none", (), _A.RETRY, None, _K.TRANSIENT, "transport error"),
     Rule("5xx", (), _A.RETRY, None, _K.TRANSIENT, "server error"),
     Rule("4xx", (), _A.FAIL, _O.FAILED, _K.NONE, "refused; permanent, not retried"),

@@ -12,6 +12,9 @@ import pytest
 from aioresponses import aioresponses
 
 from bulkdel.client import DcClient, make_session, parse_error_body
+from bulkdel.errors import ApiError, AuthError
+from bulkdel.models import Action
+from bulkdel.policy import classify
 
 ENDPOINT = "https://dcaas.example.test"
 PROJECT = "0605768a3300d5762f82c01180692873"
@@ -175,3 +178,36 @@ def test_session_does_not_resend_requests_on_its_own() -> None:
             await session.close()
 
     assert asyncio.run(check()) is False
+
+
+class RefusingAuth(FakeAuth):
+    """An IAM provider whose token request is refused."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__()
+        self.exc = exc
+
+    async def apply(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "action"),
+    [
+        (AuthError("IAM refused user u"), "credentials_refused", Action.STOP),
+        (ApiError("IAM unreachable"), "credentials_unavailable", Action.RETRY),
+    ],
+)
+async def test_credential_failures_become_values(exc: Exception, kind: str, action: Action) -> None:
+    """A credential provider failure sends nothing and maps to stop (refused) or retry."""
+    session = make_session(concurrency=1, timeout_s=5)
+    try:
+        client = DcClient(ENDPOINT, PROJECT, RefusingAuth(exc), session)
+        with aioresponses() as m:
+            resp = await client.delete_vif_peer(PEER)
+            assert not m.requests
+    finally:
+        await session.close()
+    assert (resp.status, resp.transport_error) == (None, kind)
+    verdict = classify(resp, attempt=1, max_attempts=5, can_refresh=True, refreshed=False)
+    assert verdict.action is action
