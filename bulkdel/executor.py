@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -20,8 +19,12 @@ import structlog
 
 from bulkdel import audit
 from bulkdel.clock import Clock
+from bulkdel.control import Control, exit_code_for, stop_text
 from bulkdel.models import Action, ApiResponse, Decision, Outcome, Planned, StopReason
 from bulkdel.policy import Backoff, RetryKind, classify, retry_delay
+from bulkdel.seams import AuditSink, Deleter, Limiter, Progress
+
+__all__ = ["Control", "ExecResult", "ExecSettings", "Executor", "exit_code_for"]
 
 log = structlog.get_logger("bulkdel.executor")
 
@@ -38,51 +41,6 @@ NO_REQUEST_OUTCOME = {
 NOT_SENT = frozenset({"credentials_refused", "credentials_unavailable"})
 
 
-class Deleter(Protocol):
-    """What the executor needs from the API client."""
-
-    @property
-    def can_refresh(self) -> bool:
-        """Whether a 401 can be answered with a new credential."""
-        ...
-
-    async def delete_vif_peer(self, peer_id: str) -> ApiResponse:
-        """Send one DELETE; never raises for HTTP or transport failures."""
-        ...
-
-    async def refresh_auth(self) -> None:
-        """Fetch a new credential."""
-        ...
-
-
-class Limiter(Protocol):
-    """The run's rate limiter (bulkdel.ratelimit.RateLimiter)."""
-
-    async def acquire(self) -> None:
-        """Wait for the next request slot."""
-        ...
-
-    def on_throttled(self) -> None:
-        """A 429 arrived: slow down."""
-        ...
-
-    def on_success(self) -> None:
-        """A request succeeded: recover toward the configured rate."""
-        ...
-
-
-class AuditSink(Protocol):
-    """Where records go; `written` resolves once the record is on disk (flushed)."""
-
-    def send(self, record: dict[str, Any]) -> None:
-        """Queue a record."""
-        ...
-
-    async def send_and_wait(self, record: dict[str, Any]) -> None:
-        """Queue a record and wait until it is written and flushed."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class ExecSettings:
     """Knobs of one execution."""
@@ -97,41 +55,12 @@ class ExecSettings:
 
 
 @dataclass(slots=True)
-class Control:
-    """How the shell stops a run: a graceful stop (drain) or an immediate cancel."""
-
-    stop_reason: StopReason | None = None
-    stop_event: anyio.Event = field(default_factory=anyio.Event)
-    cancel_event: anyio.Event = field(default_factory=anyio.Event)
-
-    def request_stop(self, reason: StopReason) -> None:
-        """Stop dispatching; in-flight requests get the drain timeout. First reason wins."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-        self.stop_event.set()
-
-    def cancel_now(self) -> None:
-        """Cancel in-flight requests at once (a second signal)."""
-        self.stop_event.set()
-        self.cancel_event.set()
-
-    @property
-    def stopping(self) -> bool:
-        """Whether dispatching has been stopped."""
-        return self.stop_event.is_set()
-
-
-@dataclass(slots=True)
 class ExecResult:
     """What happened, for run_finished and the exit code."""
 
     counts: Counter[str]
     stop_reason: StopReason
     deletes_sent: int = 0
-
-
-#: Receives one call per final outcome (progress bar).
-Progress = Callable[[Outcome], None]
 
 
 def _no_progress(outcome: Outcome) -> None:
@@ -147,6 +76,19 @@ class _Job:
     in_flight: bool = False
     ambiguous: bool = False  # an attempt may have been applied (timeout, reset, 5xx)
     finished: bool = False
+
+
+#: Synthetic responses for requests that never got an answer of their own.
+_CANCELLED = ApiResponse(
+    status=None,
+    transport_error="cancelled",
+    error_msg="request cancelled when the drain timeout ran out",
+)
+_NOT_SENT = ApiResponse(
+    status=None,
+    transport_error="not_sent",
+    error_msg="not sent: the run stopped before this request left",
+)
 
 
 class Executor:
@@ -339,22 +281,7 @@ class Executor:
         except anyio.get_cancelled_exc_class():
             if job.in_flight:
                 job.ambiguous = True
-                self.sink.send(
-                    audit.response(
-                        self.run_id,
-                        self._ts(),
-                        peer_id=job.peer_id,
-                        vif_id=job.vif_id,
-                        attempt=job.attempts,
-                        status=None,
-                        error_code="cancelled",
-                        error_msg="request cancelled when the drain timeout ran out",
-                        request_id=None,
-                        elapsed_ms=None,
-                        action=Action.FAIL,
-                        retry_in_s=None,
-                    )
-                )
+                self._record(job, _CANCELLED, Action.FAIL, None)
             raise
         finally:
             if not job.finished:
@@ -364,6 +291,9 @@ class Executor:
             self._release_lane(job)
 
     def _not_sent(self, job: _Job) -> None:
+        self._record(job, _NOT_SENT, Action.FAIL, None)
+
+    def _record(self, job: _Job, resp: ApiResponse, action: Action, delay: float | None) -> None:
         self.sink.send(
             audit.response(
                 self.run_id,
@@ -371,13 +301,13 @@ class Executor:
                 peer_id=job.peer_id,
                 vif_id=job.vif_id,
                 attempt=job.attempts,
-                status=None,
-                error_code="not_sent",
-                error_msg="not sent: the run stopped before this request left",
-                request_id=None,
-                elapsed_ms=None,
-                action=Action.FAIL,
-                retry_in_s=None,
+                status=resp.status,
+                error_code=resp.error_code or resp.transport_error,
+                error_msg=resp.error_msg,
+                request_id=resp.request_id,
+                elapsed_ms=resp.elapsed_ms or None,  # 0.0 only on synthetic responses
+                action=action,
+                retry_in_s=None if delay is None else round(delay, 3),
             )
         )
 
@@ -399,22 +329,7 @@ class Executor:
                 self.rng.random(),
                 resp.retry_after_s,
             )
-        self.sink.send(
-            audit.response(
-                self.run_id,
-                self._ts(),
-                peer_id=job.peer_id,
-                vif_id=job.vif_id,
-                attempt=job.attempts,
-                status=resp.status,
-                error_code=resp.error_code or resp.transport_error,
-                error_msg=resp.error_msg,
-                request_id=resp.request_id,
-                elapsed_ms=resp.elapsed_ms,
-                action=verdict.action,
-                retry_in_s=None if delay is None else round(delay, 3),
-            )
-        )
+        self._record(job, resp, verdict.action, delay)
         if resp.status == 429:
             self.limiter.on_throttled()
         elif resp.status is not None and resp.status < 500:
@@ -482,14 +397,7 @@ class Executor:
         self.progress(outcome)
 
     def _stop_text(self) -> str:
-        reason = self.control.stop_reason or StopReason.INTERRUPTED
-        return {
-            StopReason.WINDOW_CLOSED: "the cleanup window closed",
-            StopReason.INTERRUPTED: "the run was interrupted",
-            StopReason.MAX_DELETES: "--max-deletes was reached",
-            StopReason.AUTH_FAILED: "authentication failed",
-            StopReason.COMPLETED: "the run stopped",
-        }[reason]
+        return stop_text(self.control.stop_reason)
 
     def _final_stopped(self, job: _Job) -> None:
         """A started peer that the stop interrupted: unknown if a request may have landed."""
@@ -526,14 +434,3 @@ class Executor:
                 f"{self._stop_text()} before this peer was dispatched",
                 job.attempts,
             )
-
-
-def exit_code_for(counts: Mapping[str, int], stop_reason: StopReason) -> int:
-    """Exit code per DESIGN: 4 auth, then 1 failed/invalid, then 3 incomplete, else 0."""
-    if stop_reason is StopReason.AUTH_FAILED:
-        return 4
-    if counts.get(Outcome.FAILED.value, 0) or counts.get(Outcome.INVALID.value, 0):
-        return 1
-    if counts.get(Outcome.DEFERRED.value, 0) or counts.get(Outcome.UNKNOWN.value, 0):
-        return 3
-    return 0

@@ -10,6 +10,7 @@ Error choices where the real API documents nothing (reference §5c):
 - injected `5xx` (503) and `applied_500` (500) faults: `DC.0003` (system error);
 - unknown route: 404 `APIGW.0101`.
 Latency, jitter and faults apply to DELETE only; throttling counts admitted DELETEs only.
+`throttle_windows` answer every DELETE 429 while open, counted from the first DELETE.
 A stalled DELETE is applied when the stall ends, even if the client has given up by then.
 """
 
@@ -34,7 +35,13 @@ from bulkdel.simulator.auth import (
     parse_password_auth,
     token_body,
 )
-from bulkdel.simulator.config import FaultKind, SimConfig, draw_delay_s, draw_fault
+from bulkdel.simulator.config import (
+    FaultKind,
+    SimConfig,
+    draw_delay_s,
+    draw_fault,
+    in_throttle_window,
+)
 from bulkdel.simulator.fleet import CreateResult, DeleteResult, Fleet, generate_fleet
 from bulkdel.simulator.stats import SimStats, SlidingWindow
 
@@ -104,6 +111,7 @@ class Simulator:
         self._rng = random.Random(config.seed)
         self._weights = config.fault_weights()
         self._limiter = SlidingWindow(1.0)
+        self._first_delete: float | None = None  # origin of `throttle_windows`
         retry = config.retry_after
         self._throttle_headers = {"Retry-After": f"{retry:g}"} if retry is not None else None
         self.app = self._build_app()
@@ -237,18 +245,21 @@ class Simulator:
         denied = await self._guard(request)
         if denied is not None:
             return denied, (denied.status, False)
+        if self._first_delete is None:
+            self._first_delete = arrival
         limit = self.config.rate_limit
+        windowed = in_throttle_window(self.config.throttle_windows, arrival - self._first_delete)
+        if windowed or (limit is not None and self._limiter.count(arrival) >= limit):
+            self.stats.throttled += 1
+            resp = error_response(
+                429,
+                THROTTLED_ERROR_CODE,
+                "The throttling threshold has been reached: policy user over ratelimit,"
+                f"limit:{limit if limit is not None else 0},time:1 second",
+                self._throttle_headers,
+            )
+            return resp, (429, False)
         if limit is not None:
-            if self._limiter.count(arrival) >= limit:
-                self.stats.throttled += 1
-                resp = error_response(
-                    429,
-                    THROTTLED_ERROR_CODE,
-                    "The throttling threshold has been reached: policy user over ratelimit,"
-                    f"limit:{limit},time:1 second",
-                    self._throttle_headers,
-                )
-                return resp, (429, False)
             self._limiter.add(arrival)
         # Draw both before sleeping so the draws follow arrival order.
         delay = draw_delay_s(self._rng, self.config.latency_ms, self.config.jitter_ms)

@@ -69,6 +69,9 @@ class SimConfig:
     rate_limit: int | None = None
     #: `Retry-After` header on 429 (seconds); None = no header.
     retry_after: float | None = 1
+    #: Intervals `(start_s, end_s)`, counted from the first DELETE received, during which every
+    #: DELETE is answered 429 whatever `rate_limit` says (intermittent throttling).
+    throttle_windows: tuple[tuple[float, float], ...] = ()
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     #: Probability that a DELETE gets a fault, split by `fault_mix` weights.
@@ -96,6 +99,8 @@ class SimConfig:
             if not getattr(self, name):
                 object.__setattr__(self, name, getattr(derived, name))
         object.__setattr__(self, "forbidden_tokens", frozenset(self.forbidden_tokens))
+        windows = tuple((float(a), float(b)) for a, b in self.throttle_windows)
+        object.__setattr__(self, "throttle_windows", windows)
         problems = _problems(self)
         if problems:
             raise ConfigError(
@@ -126,6 +131,8 @@ def _problems(cfg: SimConfig) -> list[str]:
         out.append("two_peer_ratio must be within 0..1")
     if cfg.rate_limit is not None and cfg.rate_limit < 1:
         out.append("rate_limit must be >= 1 (or None for no limit)")
+    if any(not 0.0 <= a < b for a, b in cfg.throttle_windows):
+        out.append("throttle_windows must be (start_s, end_s) pairs with 0 <= start_s < end_s")
     if cfg.retry_after is not None and cfg.retry_after < 0:
         out.append("retry_after must be >= 0 (or None for no header)")
     if cfg.latency_ms < 0 or cfg.jitter_ms < 0:
@@ -144,6 +151,11 @@ def _problems(cfg: SimConfig) -> list[str]:
     if cfg.token_ttl_s <= 0:
         out.append("token_ttl_s must be > 0")
     return out
+
+
+def in_throttle_window(windows: tuple[tuple[float, float], ...], elapsed_s: float) -> bool:
+    """Whether `elapsed_s` (since the first DELETE) falls in a half-open `[start, end)` window."""
+    return any(start <= elapsed_s < end for start, end in windows)
 
 
 def draw_fault(
