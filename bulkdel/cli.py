@@ -234,18 +234,20 @@ def replay(**kw: Any) -> None:
     default="table",
     show_default=True,
 )
+@click.option("--peers", is_flag=True, help="Also list every peer's latest outcome across runs.")
 @common_options
-def report(audit_file: str, run_id: str | None, fmt: str, **kw: Any) -> None:
+def report(audit_file: str, run_id: str | None, fmt: str, peers: bool, **kw: Any) -> None:
     """Summarise an audit log: outcomes, error codes, rate, latency, throttling.
 
     \b
     Example:
       bulkdel report cleanup.jsonl --format markdown
+      bulkdel report cleanup.jsonl --peers --format json > peers.json
     """
     _setup_logs(kw.pop("log_format"), kw.pop("log_level"))
     from bulkdel.commands import report_command
 
-    click.echo(report_command(audit_file, run_id, fmt))
+    click.echo(report_command(audit_file, run_id, fmt, peers=peers))
 
 
 @cli.command()

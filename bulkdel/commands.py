@@ -321,16 +321,23 @@ async def replay_command(
 # -- report / export -----------------------------------------------------------------------------
 
 
-def report_command(audit_file: str, run_id: str | None, fmt: str) -> str:
-    """`bulkdel report`."""
+def report_command(audit_file: str, run_id: str | None, fmt: str, *, peers: bool = False) -> str:
+    """`bulkdel report`; with `peers`, every peer's latest outcome across the runs."""
     from bulkdel.audit import read_audit
     from bulkdel.report import build_report, render
 
     read = read_audit(audit_file)
     if read.torn_tail:
         log.warning("audit.torn_tail", path=audit_file, hint="last line cut by a crash; ignored")
-    rep = build_report(read.records, run=run_id)
-    return render(rep, "json" if fmt == "json" else "markdown" if fmt == "markdown" else "table")
+    rep = build_report(read.records, run=run_id, include_peers=peers)
+    text = render(rep, "json" if fmt == "json" else "markdown" if fmt == "markdown" else "table")
+    if peers and fmt != "json" and rep.by_peer is not None:
+        rows = [
+            f"{peer}  {outcome or 'unfinished (dispatched, no final)'}"
+            for peer, outcome in sorted(rep.by_peer.items())
+        ]
+        text += "\n\npeer                                  latest outcome\n" + "\n".join(rows)
+    return text
 
 
 async def export_command(conn: ConnOptions, out: str | None) -> str | None:

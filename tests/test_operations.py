@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from bulkdel.audit import AuditWriter
-
 from bulkdel.simulator import SimHandle
 
 from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator
@@ -305,6 +304,8 @@ def test_report_matches_the_servers_counts(tmp_path: Path) -> None:
         assert doc["retries"] == stats["deletes_received"] - len(ids)
         assert set(doc["latency_ms"]) >= {"p50", "p95", "p99"}
         assert doc["runs"][0]["stop_reason"] == "completed"
+        per_peer = run_cli(["report", str(audit), "--format", "json", "--peers"], cli_env())
+        assert json.loads(per_peer.stdout)["by_peer"] == dict.fromkeys(ids, "deleted")
         for fmt in ("table", "markdown"):
             text = run_cli(["report", str(audit), "--format", fmt], cli_env())
             assert text.code == 0
