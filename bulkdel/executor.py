@@ -173,15 +173,30 @@ class Executor:
                 self._ready.appendleft(job)
                 await self._wait_change()
                 continue
-            await slots.acquire()
-            await self.limiter.acquire()
-            if self.control.stopping:
-                slots.release()
+            try:
+                ready = await self._wait_for_limits(slots)
+            except anyio.get_cancelled_exc_class():
+                self._ready.appendleft(job)  # cancelled while waiting: deferred by _defer_rest
+                raise
+            if not ready:
                 self._ready.appendleft(job)
                 break
             self._lanes[job.vif_id] += 1
             self._active += 1
             tg.start_soon(self._worker, job, slots)
+
+    async def _wait_for_limits(self, slots: anyio.Semaphore) -> bool:
+        """Take a concurrency slot and a rate slot; False (holding nothing) if stopped."""
+        await slots.acquire()
+        try:
+            await self.limiter.acquire()
+        except BaseException:
+            slots.release()
+            raise
+        if self.control.stopping:
+            slots.release()
+            return False
+        return True
 
     def _next_job(self) -> _Job | None:
         while self._ready:

@@ -51,7 +51,7 @@ def progress_bar(total: int, *, enabled: bool | None = None) -> Iterator[Callabl
             return Text("  -.-/s" if speed is None else f"{speed:5.1f}/s")
 
     counts: Counter[str] = Counter()
-    with Progress(
+    bar = Progress(
         TextColumn("[bold]bulkdel"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -60,11 +60,21 @@ def progress_bar(total: int, *, enabled: bool | None = None) -> Iterator[Callabl
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("run", total=total, detail="")
+    )
+    task = bar.add_task("run", total=total, detail="")
+    started = False
 
-        def advance(outcome: Outcome) -> None:
-            counts[outcome.value] += 1
-            bar.update(task, advance=1, detail=summary_text(counts))
+    def advance(outcome: Outcome) -> None:
+        # Started on the first outcome, so it never draws over the confirmation prompt.
+        nonlocal started
+        if not started:
+            bar.start()
+            started = True
+        counts[outcome.value] += 1
+        bar.update(task, advance=1, detail=summary_text(counts))
 
+    try:
         yield advance
+    finally:
+        if started:
+            bar.stop()

@@ -212,3 +212,30 @@ def test_exit_codes() -> None:
     assert exit_code_for({"deleted": 3, "failed": 1}, StopReason.COMPLETED) == 1
     assert exit_code_for({"deleted": 3, "deferred": 1}, StopReason.WINDOW_CLOSED) == 3
     assert exit_code_for({"deferred": 3}, StopReason.AUTH_FAILED) == 4
+
+
+async def test_cancel_now_leaves_no_peer_without_a_final() -> None:
+    """An immediate cancel while requests hang: in-flight unknown, waiting ones deferred."""
+    import anyio
+
+    control = Control()
+    deleter = FakeDeleter(delay=30)
+    sink = ListSink()
+    ex = Executor(
+        run_id="r1",
+        deleter=deleter,
+        limiter=FakeLimiter(),
+        clock=FakeClock(),
+        sink=sink,
+        settings=ExecSettings(concurrency=2),
+        control=control,
+    )
+    peers = _ids(6)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ex.run, _decisions(peers))
+        await anyio.sleep(0.05)
+        control.request_stop(StopReason.INTERRUPTED)
+        control.cancel_now()
+    finals = {r["peer_id"]: r["outcome"] for r in sink.events("final")}
+    assert set(finals) == set(peers)
+    assert Counter(finals.values()) == {"unknown": 2, "deferred": 4}
