@@ -64,7 +64,7 @@ def _settings(kw: dict[str, Any]) -> Any:
     from bulkdel.window import parse_duration
 
     return RunSettings(
-        rate=kw.pop("rate"),
+        rate=kw.pop("rate") or None,  # 0 = unlimited (benchmarks, servers without quota)
         burst=kw.pop("burst"),
         concurrency=kw.pop("concurrency"),
         per_interface=kw.pop("per_interface"),

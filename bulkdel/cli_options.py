@@ -142,7 +142,7 @@ def engine_options(f: F) -> F:
             type=float,
             default=10.0,
             show_default=True,
-            help="DELETE requests per second (global).",
+            help="DELETE requests per second (global); 0 = no client-side limit.",
         ),
         click.option(
             "--burst",
