@@ -26,7 +26,8 @@ unit: $(STAMP)
 test: lint unit
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks --install-tools
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
