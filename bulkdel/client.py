@@ -6,9 +6,12 @@ this client turns every exchange, including transport failures, into an `ApiResp
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -81,6 +84,15 @@ def parse_error_body(
     return code, msg, (request_id or body_rid)
 
 
+@functools.cache
+def proxy_for(url: str) -> str | None:
+    """The proxy for `url` from HTTPS_PROXY/HTTP_PROXY/NO_PROXY, read once per URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme.lower())
+
+
 def make_session(
     *,
     concurrency: int,
@@ -101,7 +113,9 @@ def make_session(
     session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout_s, connect=min(10.0, timeout_s)),
-        trust_env=True,  # HTTPS_PROXY / NO_PROXY from the standard environment
+        # Not trust_env: aiohttp would then re-read .netrc and the proxy variables on every
+        # request (a quarter of the engine's throughput). proxy_for() reads them once instead.
+        trust_env=False,
         raise_for_status=False,
         auto_decompress=True,
     )
@@ -131,6 +145,7 @@ class DcClient:
         self.session = session
         self.timeout_s = timeout_s
         self._base = f"{self.endpoint}/v3/{project_id}/dcaas"
+        self._proxy = proxy_for(self.endpoint)
 
     @property
     def can_refresh(self) -> bool:
@@ -179,7 +194,7 @@ class DcClient:
             return self._transport("credentials_unavailable", str(exc), started), None
         try:
             async with self.session.request(
-                method, full, headers=headers, allow_redirects=False
+                method, full, headers=headers, allow_redirects=False, proxy=self._proxy
             ) as r:
                 status = r.status
                 hdrs = dict(r.headers.items())

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bulkdel.client import proxy_for
 from bulkdel.clock import Clock, SystemClock
 from bulkdel.errors import ApiError, AuthError, ConfigError
 from bulkdel.secret_flags import redact
@@ -213,6 +214,7 @@ class IamPasswordAuth:
                     headers=headers,
                     timeout=timeout,
                     allow_redirects=False,
+                    proxy=proxy_for(self.tokens_url),
                 ) as resp:
                     status = resp.status
                     raw = await resp.content.read(MAX_IAM_BODY)

@@ -211,3 +211,17 @@ async def test_credential_failures_become_values(exc: Exception, kind: str, acti
     assert (resp.status, resp.transport_error) == (None, kind)
     verdict = classify(resp, attempt=1, max_attempts=5, can_refresh=True, refreshed=False)
     assert verdict.action is action
+
+
+def test_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS_PROXY applies, NO_PROXY exempts a host; both are read once per URL."""
+    from bulkdel.client import proxy_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "dcaas.internal.example")
+    proxy_for.cache_clear()
+    try:
+        assert proxy_for("https://dcaas.eu-de.otc.t-systems.com") == "http://proxy.example:3128"
+        assert proxy_for("https://dcaas.internal.example") is None
+    finally:
+        proxy_for.cache_clear()
