@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 
 from bulkdel.errors import ApiError, AuthError, ConfigError
+from bulkdel.ids import is_canonical_uuid
 from bulkdel.models import ApiResponse
 from bulkdel.policy import CREDENTIALS_REFUSED, parse_retry_after
 
@@ -161,6 +162,9 @@ class DcClient:
 
     async def delete_vif_peer(self, peer_id: str) -> ApiResponse:
         """Send one DELETE for a validated peer ID and describe what came back."""
+        if not is_canonical_uuid(peer_id):
+            # Last line of defence: every input path validates IDs; reaching here is a bug.
+            raise ValueError(f"refusing to build a DELETE URL from a non-UUID peer ID {peer_id!r}")
         resp, _ = await self._request("DELETE", f"{self._base}/vif-peers/{peer_id}", {})
         return resp
 

@@ -12,7 +12,8 @@ import anyio
 import structlog
 
 from bulkdel.connect import ConnOptions, open_client
-from bulkdel.errors import UsageError
+from bulkdel.errors import InputError, UsageError
+from bulkdel.ids import is_canonical_uuid
 from bulkdel.inventory import read_inventory
 from bulkdel.models import Inventory, Keep, Outcome, Plan, Planned, Requested, StopReason
 from bulkdel.runner import RunRequest, RunSettings, RunSummary, execute_run
@@ -285,6 +286,13 @@ async def replay_command(
         )
     state = fold(read.records)
     peers = peers_to_replay(state, wanted)
+    forged = [pid for pid, _vif in peers if not is_canonical_uuid(pid)]
+    if forged:
+        raise InputError(
+            f"{len(forged)} peer ID(s) in the audit log are not UUIDs, e.g. {forged[0][:80]!r}",
+            file=audit_file,
+            fix="the log was edited or is not a bulkdel audit log; replay from an intact copy",
+        )
     digest = await anyio.to_thread.run_sync(_file_sha256, audit_file)
     inv = Inventory(
         source=f"replay:{audit_file}",

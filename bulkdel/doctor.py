@@ -162,6 +162,8 @@ def _answer(
     ms = f"{resp.elapsed_ms:.0f} ms"
     if resp.status is None:
         kind = resp.transport_error or "error"
+        if kind == "credentials_refused":  # IAM refused before any DC request left
+            return [Check("accepted", False, resp.error_msg or "credentials refused", EXIT_AUTH)]
         if kind in ("bad_body", "oversized"):
             return [
                 Check("reachable", True, f"answered in {ms}, request id {resp.request_id or '-'}"),

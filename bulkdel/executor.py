@@ -148,15 +148,22 @@ class Executor:
     # -- dispatching -----------------------------------------------------------------------------
 
     async def _execute(self) -> None:
-        slots = anyio.Semaphore(self.settings.concurrency)
+        # A fixed pool of `concurrency` workers: each takes the next job only once its lane,
+        # the max-deletes budget and the rate limiter allow, so no task waits holding nothing.
         async with anyio.create_task_group() as outer:
             async with anyio.create_task_group() as work:
-                outer.start_soon(self._watch_drain, work.cancel_scope)
-                await self._dispatch_loop(work, slots)
+                outer.start_soon(self._watch_stop, work.cancel_scope)
+                for _ in range(min(self.settings.concurrency, len(self._ready))):
+                    work.start_soon(self._worker_loop)
             outer.cancel_scope.cancel()
         self._defer_rest()
 
-    async def _dispatch_loop(self, tg: anyio.abc.TaskGroup, slots: anyio.Semaphore) -> None:
+    async def _worker_loop(self) -> None:
+        while (job := await self._take()) is not None:
+            await self._run_job(job)
+
+    async def _take(self) -> _Job | None:
+        """The next job this worker may start now, or None when there is nothing more to do."""
         max_deletes = self.settings.max_deletes
         while not self.control.stopping:
             if max_deletes is not None and self._deleted >= max_deletes:
@@ -164,39 +171,32 @@ class Executor:
                 break
             job = self._next_job()
             if job is None:
-                if self._active == 0:
-                    break
+                if not self._blocked:
+                    return None  # the others finish what they hold; nothing is left to take
                 await self._wait_change()
                 continue
             if max_deletes is not None and self._deleted + self._active >= max_deletes:
-                # Every in-flight job could still end `deleted`: wait, so the count stays exact.
+                # Every running job could still end `deleted`: wait, so the count stays exact.
                 self._ready.appendleft(job)
                 await self._wait_change()
                 continue
-            try:
-                ready = await self._wait_for_limits(slots)
-            except anyio.get_cancelled_exc_class():
-                self._ready.appendleft(job)  # cancelled while waiting: deferred by _defer_rest
-                raise
-            if not ready:
-                self._ready.appendleft(job)
-                break
             self._lanes[job.vif_id] += 1
             self._active += 1
-            tg.start_soon(self._worker, job, slots)
+            try:
+                await self.limiter.acquire()
+            except BaseException:
+                self._give_back(job)
+                raise
+            if self.control.stopping:
+                self._give_back(job)
+                break
+            return job
+        return None
 
-    async def _wait_for_limits(self, slots: anyio.Semaphore) -> bool:
-        """Take a concurrency slot and a rate slot; False (holding nothing) if stopped."""
-        await slots.acquire()
-        try:
-            await self.limiter.acquire()
-        except BaseException:
-            slots.release()
-            raise
-        if self.control.stopping:
-            slots.release()
-            return False
-        return True
+    def _give_back(self, job: _Job) -> None:
+        """Undo _take: the job goes back to the head of the line (deferred if the run stops)."""
+        self._ready.appendleft(job)
+        self._release_lane(job, requeue=False)
 
     def _next_job(self) -> _Job | None:
         while self._ready:
@@ -206,31 +206,28 @@ class Executor:
             self._blocked.setdefault(job.vif_id, deque()).append(job)
         return None
 
-    def _release_lane(self, job: _Job) -> None:
+    def _release_lane(self, job: _Job, *, requeue: bool = True) -> None:
         self._lanes[job.vif_id] -= 1
         if self._lanes[job.vif_id] <= 0:
             del self._lanes[job.vif_id]
         self._active -= 1
         waiting = self._blocked.get(job.vif_id)
-        if waiting:
+        if waiting and requeue:
             self._ready.appendleft(waiting.popleft())
             if not waiting:
                 del self._blocked[job.vif_id]
-        self._changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
 
     async def _wait_change(self) -> None:
-        async with anyio.create_task_group() as tg:
+        await self._changed.wait()
 
-            async def wake_on(event: anyio.Event) -> None:
-                await event.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(wake_on, self._changed)
-            tg.start_soon(wake_on, self.control.stop_event)
-        self._changed = anyio.Event()
-
-    async def _watch_drain(self, work: anyio.CancelScope) -> None:
+    async def _watch_stop(self, work: anyio.CancelScope) -> None:
         await self.control.stop_event.wait()
+        self._wake()  # workers waiting for a lane or budget look again, see the stop, and end
         if not self.control.cancel_event.is_set():
             log.info(
                 "run.draining",
@@ -257,8 +254,8 @@ class Executor:
 
     # -- one peer --------------------------------------------------------------------------------
 
-    async def _worker(self, job: _Job, slots: anyio.Semaphore) -> None:
-        holding = True
+    async def _run_job(self, job: _Job) -> None:
+        """Every attempt for one peer; the worker (a concurrency slot) stays with it."""
         try:
             while True:
                 job.attempts += 1
@@ -283,13 +280,9 @@ class Executor:
                 delay = await self._handle(job, resp)
                 if delay is None:
                     return
-                slots.release()  # back off without holding a concurrency slot
-                holding = False
                 await self._sleep_or_stop(delay)
                 if self.control.stopping:
                     return
-                await slots.acquire()
-                holding = True
                 await self.limiter.acquire()
                 if self.control.stopping:
                     return
@@ -301,8 +294,6 @@ class Executor:
         finally:
             if not job.finished:
                 self._final_stopped(job)
-            if holding:
-                slots.release()
             self._release_lane(job)
 
     def _not_sent(self, job: _Job) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulkdel.errors import InputError
+from bulkdel.ids import is_canonical_uuid
 from bulkdel.models import Decision, Plan, Planned
 
 PLAN_VERSION = 1
@@ -72,18 +73,25 @@ def decode_plan(text: str, source: str) -> LoadedPlan:
     decisions = []
     for n, item in enumerate(doc.get("decisions") or []):
         try:
-            decisions.append(
-                Decision(
-                    peer_id=item["peer_id"],
-                    planned=Planned(item["planned"]),
-                    vif_id=item.get("vif_id"),
-                    reason=item.get("reason", ""),
-                )
+            decision = Decision(
+                peer_id=item["peer_id"],
+                planned=Planned(item["planned"]),
+                vif_id=item.get("vif_id"),
+                reason=item.get("reason", ""),
             )
         except (KeyError, TypeError, ValueError):
             raise InputError(
                 "malformed decision", file=source, column=f"decisions[{n}]", fix=fix
             ) from None
+        if decision.planned is not Planned.INVALID and not is_canonical_uuid(decision.peer_id):
+            # A forged hash must not be able to steer a DELETE to another URL.
+            raise InputError(
+                f"peer ID {str(decision.peer_id)[:80]!r} is not a UUID",
+                file=source,
+                column=f"decisions[{n}].peer_id",
+                fix=fix,
+            )
+        decisions.append(decision)
     meta = {k: v for k, v in doc.items() if k not in ("decisions", "counts", "notes")}
     plan = Plan(
         decisions=tuple(decisions),

@@ -14,7 +14,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkdel.clock import Clock
 
-_Item = tuple[dict[str, Any], anyio.Event | None]
+_Item = dict[str, Any]
 
 
 class Writer(Protocol):
@@ -42,16 +42,21 @@ class AuditPump:
         send, recv = anyio.create_memory_object_stream[_Item](math.inf)
         self._send = send
         self._recv = recv
+        self._queued = 0
+        self._flushed = anyio.Event()
 
     def send(self, record: dict[str, Any]) -> None:
         """Queue a record; never blocks (the queue is unbounded, the writer is fast)."""
-        self._send.send_nowait((record, None))
+        self._send.send_nowait(record)
+        self._queued += 1
 
     async def send_and_wait(self, record: dict[str, Any]) -> None:
         """Queue a record and return once it is written and flushed."""
-        done = anyio.Event()
-        self._send.send_nowait((record, done))
-        await done.wait()
+        self._send.send_nowait(record)
+        self._queued += 1
+        mine = self._queued
+        while self.written < mine:
+            await self._flushed.wait()
 
     def close(self) -> None:
         """No more records; the writer drains the queue and returns."""
@@ -62,18 +67,18 @@ class AuditPump:
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._ticker)
             async with self._recv:
-                async for item in self._recv:
-                    batch = [item]
+                async for record in self._recv:
+                    batch = [record]
                     while True:
                         try:
                             batch.append(self._recv.receive_nowait())
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
-                    self.writer.write_many([rec for rec, _ in batch])
+                    self.writer.write_many(batch)
                     self.written += len(batch)
-                    for _, done in batch:
-                        if done is not None:
-                            done.set()
+                    # One wake-up per batch for every worker waiting on its dispatch record.
+                    flushed, self._flushed = self._flushed, anyio.Event()
+                    flushed.set()
             tg.cancel_scope.cancel()
 
     async def _ticker(self) -> None:
