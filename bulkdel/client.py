@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import structlog
+import yarl
 
 from bulkdel.errors import ApiError, AuthError, ConfigError
 from bulkdel.ids import is_canonical_uuid
@@ -183,7 +184,11 @@ class DcClient:
         self, method: str, url: str, params: dict[str, str], *, want_body: bool = False
     ) -> tuple[ApiResponse, dict[str, Any] | None]:
         # Sorted query, as the official SDK sends it; AK/SK signs exactly what goes out.
-        query = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        # Encoded exactly as the signer's canonical query (quote, safe="~"), and sent as is.
+        query = "&".join(
+            f"{urllib.parse.quote(k, safe='~')}={urllib.parse.quote(v, safe='~')}"
+            for k, v in sorted(params.items())
+        )
         full = f"{url}?{query}" if query else url
         headers: dict[str, str] = {"Accept": "application/json"}
         started = time.perf_counter()
@@ -198,7 +203,11 @@ class DcClient:
             return self._transport("credentials_unavailable", str(exc), started), None
         try:
             async with self.session.request(
-                method, full, headers=headers, allow_redirects=False, proxy=self._proxy
+                method,
+                yarl.URL(full, encoded=True),
+                headers=headers,
+                allow_redirects=False,
+                proxy=self._proxy,
             ) as r:
                 status = r.status
                 hdrs = dict(r.headers.items())

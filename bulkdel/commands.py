@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ from bulkdel.errors import InputError, UsageError
 from bulkdel.ids import is_canonical_uuid
 from bulkdel.inventory import read_inventory
 from bulkdel.models import Inventory, Keep, Outcome, Plan, Planned, Requested, StopReason
+from bulkdel.planfile import write_private
 from bulkdel.runner import RunRequest, RunSettings, RunSummary, execute_run
 from bulkdel.window import WindowSpec
 
@@ -291,6 +291,8 @@ async def replay_command(
         raise InputError(
             f"{len(forged)} peer ID(s) in the audit log are not UUIDs, e.g. {forged[0][:80]!r}",
             file=audit_file,
+            line=_line_naming(audit_file, forged[0]),
+            column="peer_id",
             fix="the log was edited or is not a bulkdel audit log; replay from an intact copy",
         )
     digest = await anyio.to_thread.run_sync(_file_sha256, audit_file)
@@ -358,10 +360,20 @@ async def export_command(conn: ConnOptions, out: str | None) -> str | None:
     text = json.dumps(doc, indent=1)
     if out is None:
         return text
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
+    write_private(out, text + "\n")
     log.info("export.written", path=out, interfaces=len(doc["virtual_interfaces"]))
+    return None
+
+
+def _line_naming(path: str, peer_id: str) -> int | None:
+    """The first line of an audit log whose record names `peer_id` (for error messages)."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                if json.loads(raw).get("peer_id") == peer_id:
+                    return number
+            except (ValueError, AttributeError):
+                continue
     return None
 
 

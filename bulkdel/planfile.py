@@ -104,10 +104,16 @@ def decode_plan(text: str, source: str) -> LoadedPlan:
 def write_plan(path: str, plan: Plan, meta: Mapping[str, Any]) -> str:
     """Write the plan file with mode 0600; returns its sha256."""
     text = encode_plan(plan, meta)
+    write_private(path, text)
+    return str(json.loads(text)["sha256"])
+
+
+def write_private(path: str, text: str) -> None:
+    """Write a file readable by its owner only, even when it existed with a wider mode."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to new files
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-    return str(json.loads(text)["sha256"])
 
 
 def read_plan(path: str) -> LoadedPlan:

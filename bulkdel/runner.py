@@ -181,6 +181,8 @@ async def execute_run(
     try:
         if writer.stale_lock_info:
             log.warning("audit.stale_lock", detail=writer.stale_lock_info)
+        if writer.mode_warning:
+            log.warning("audit.mode", detail=writer.mode_warning)
         async with anyio.create_task_group() as guard:
             if handle_signals:
                 guard.start_soon(_watch_signals, control)

@@ -138,6 +138,7 @@ class Simulator:
         try:
             return await handler(request)
         except web.HTTPException as exc:  # router misses: give them the gateway's JSON shape
+            self.stats.route_missed(request.method, request.path)
             code = NO_ROUTE_ERROR_CODE if exc.status in (404, 405) else f"APIGW.{exc.status}"
             msg = f"The API does not exist or has not been published: {request.method} "
             return error_response(exc.status, code, msg + request.path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -71,7 +71,7 @@ class SimConfig:
     retry_after: float | None = 1
     #: Intervals `(start_s, end_s)`, counted from the first DELETE received, during which every
     #: DELETE is answered 429 whatever `rate_limit` says (intermittent throttling).
-    throttle_windows: tuple[tuple[float, float], ...] = ()
+    throttle_windows: Sequence[tuple[float, float]] = ()
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     #: Probability that a DELETE gets a fault, split by `fault_mix` weights.
@@ -153,7 +153,7 @@ def _problems(cfg: SimConfig) -> list[str]:
     return out
 
 
-def in_throttle_window(windows: tuple[tuple[float, float], ...], elapsed_s: float) -> bool:
+def in_throttle_window(windows: Sequence[tuple[float, float]], elapsed_s: float) -> bool:
     """Whether `elapsed_s` (since the first DELETE) falls in a half-open `[start, end)` window."""
     return any(start <= elapsed_s < end for start, end in windows)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import Any
 
+#: Route misses kept in `SimStats.unrouted`.
+MAX_UNROUTED = 100
+
 
 class SlidingWindow:
     """Events in the last `window` seconds, and the most ever seen in one such window.
@@ -70,6 +73,8 @@ class SimStats:
         self.peak_in_flight = self.in_flight
         self.peak_in_flight_per_vif = max(self._vif_in_flight.values(), default=0)
         self.log: list[dict[str, Any]] = []
+        #: "METHOD /path" of requests no route matched (a client building a wrong URL).
+        self.unrouted: list[str] = []
 
     def delete_started(self, mono: float, epoch: float, vif_id: str | None) -> None:
         """A DELETE arrived (before auth, throttling or faults)."""
@@ -110,6 +115,11 @@ class SimStats:
             {"t": mono, "peer_id": peer_id, "vif_id": vif_id, "status": status, "applied": applied}
         )
 
+    def route_missed(self, method: str, path: str) -> None:
+        """A request matched no route; the first MAX_UNROUTED are kept for tests."""
+        if len(self.unrouted) < MAX_UNROUTED:
+            self.unrouted.append(f"{method} {path}"[:300])
+
     def snapshot(self) -> dict[str, Any]:
         """Every counter as a JSON-ready dict (the body of GET /__sim/stats)."""
         return {
@@ -128,4 +138,5 @@ class SimStats:
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "peak_in_flight_per_vif": self.peak_in_flight_per_vif,
+            "unrouted": list(self.unrouted),
         }
