@@ -8,6 +8,7 @@ written and flushed before the request leaves. Records flow to the single audit-
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -119,7 +120,10 @@ class Executor:
         self.counts: Counter[str] = Counter()
         self.deletes_sent = 0
         self._deleted = 0
-        self._active = 0  # jobs started and not finished (max-deletes reservations)
+        self._active = 0  # jobs holding a lane (an attempt under way)
+        self._reserved = 0  # jobs started and not final: each could still end `deleted`
+        self._parked: list[tuple[float, int, _Job]] = []  # retries: (due, seq, job) heap
+        self._seq = 0
         self._lanes: Counter[str] = Counter()
         self._blocked: dict[str, deque[_Job]] = {}
         self._ready: deque[_Job] = deque()
@@ -171,15 +175,18 @@ class Executor:
                 break
             job = self._next_job()
             if job is None:
-                if not self._blocked:
+                if not self._blocked and not self._parked:
                     return None  # the others finish what they hold; nothing is left to take
-                await self._wait_change()
+                await self._wait_change(self._next_due())
                 continue
-            if max_deletes is not None and self._deleted + self._active >= max_deletes:
-                # Every running job could still end `deleted`: wait, so the count stays exact.
+            fresh = job.attempts == 0
+            if fresh and max_deletes is not None and self._deleted + self._reserved >= max_deletes:
+                # Every started job could still end `deleted`: wait, so the count stays exact.
                 self._ready.appendleft(job)
-                await self._wait_change()
+                await self._wait_change(self._next_due())
                 continue
+            if fresh:
+                self._reserved += 1
             self._lanes[job.vif_id] += 1
             self._active += 1
             try:
@@ -194,11 +201,40 @@ class Executor:
         return None
 
     def _give_back(self, job: _Job) -> None:
-        """Undo _take: the job goes back to the head of the line (deferred if the run stops)."""
-        self._ready.appendleft(job)
+        """Undo _take: the job goes back in line (finalised by _defer_rest if the run stops)."""
+        if job.attempts:
+            self._park(job, 0.0)
+        else:
+            self._ready.appendleft(job)
+            self._reserved -= 1
         self._release_lane(job, requeue=False)
 
+    def _park(self, job: _Job, delay: float) -> None:
+        """Hold a job that backs off, without holding a worker."""
+        self._seq += 1
+        heapq.heappush(self._parked, (self.clock.monotonic() + delay, self._seq, job))
+
+    def _next_due(self) -> float | None:
+        """Seconds until the earliest parked retry is due (None when none is parked)."""
+        if not self._parked:
+            return None
+        return max(0.0, self._parked[0][0] - self.clock.monotonic())
+
     def _next_job(self) -> _Job | None:
+        # Due retries first (they were waiting already), then fresh jobs in inventory order.
+        now = self.clock.monotonic()
+        skipped: list[tuple[float, int, _Job]] = []
+        found: _Job | None = None
+        while self._parked and self._parked[0][0] <= now:
+            entry = heapq.heappop(self._parked)
+            if self._lanes[entry[2].vif_id] < self.settings.per_interface:
+                found = entry[2]
+                break
+            skipped.append(entry)
+        for entry in skipped:
+            heapq.heappush(self._parked, entry)
+        if found is not None:
+            return found
         while self._ready:
             job = self._ready.popleft()
             if self._lanes[job.vif_id] < self.settings.per_interface:
@@ -222,8 +258,24 @@ class Executor:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
 
-    async def _wait_change(self) -> None:
-        await self._changed.wait()
+    async def _wait_change(self, due_in: float | None) -> None:
+        """Wait until a lane or the budget frees, or (if given) `due_in` clock seconds."""
+        if due_in is None:
+            await self._changed.wait()
+            return
+        changed = self._changed
+        async with anyio.create_task_group() as tg:
+
+            async def sleeper() -> None:
+                await self.clock.sleep(due_in)
+                tg.cancel_scope.cancel()
+
+            async def waker() -> None:
+                await changed.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleeper)
+            tg.start_soon(waker)
 
     async def _watch_stop(self, work: anyio.CancelScope) -> None:
         await self.control.stop_event.wait()
@@ -238,62 +290,45 @@ class Executor:
                 await self.control.cancel_event.wait()
         work.cancel()
 
-    async def _sleep_or_stop(self, seconds: float) -> None:
-        async with anyio.create_task_group() as tg:
-
-            async def sleeper() -> None:
-                await self.clock.sleep(seconds)
-                tg.cancel_scope.cancel()
-
-            async def stopper() -> None:
-                await self.control.stop_event.wait()
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(sleeper)
-            tg.start_soon(stopper)
-
     # -- one peer --------------------------------------------------------------------------------
 
     async def _run_job(self, job: _Job) -> None:
-        """Every attempt for one peer; the worker (a concurrency slot) stays with it."""
+        """One attempt for one peer; a retry is parked so the worker can take other work."""
+        parked = False
         try:
-            while True:
-                job.attempts += 1
-                await self.sink.send_and_wait(
-                    audit.dispatch(
-                        self.run_id,
-                        self._ts(),
-                        peer_id=job.peer_id,
-                        vif_id=job.vif_id,
-                        attempt=job.attempts,
-                    )
+            job.attempts += 1
+            await self.sink.send_and_wait(
+                audit.dispatch(
+                    self.run_id,
+                    self._ts(),
+                    peer_id=job.peer_id,
+                    vif_id=job.vif_id,
+                    attempt=job.attempts,
                 )
-                if self.control.stopping:
-                    # The stop arrived while the dispatch record was being flushed: keep the
-                    # promise that no DELETE leaves after a stop, and say so in the log.
-                    self._not_sent(job)
-                    return
-                job.in_flight = True
-                self.deletes_sent += 1
-                resp = await self.deleter.delete_vif_peer(job.peer_id)
-                job.in_flight = False
-                delay = await self._handle(job, resp)
-                if delay is None:
-                    return
-                await self._sleep_or_stop(delay)
-                if self.control.stopping:
-                    return
-                await self.limiter.acquire()
-                if self.control.stopping:
-                    return
+            )
+            if self.control.stopping:
+                # The stop arrived while the dispatch record was being flushed: keep the
+                # promise that no DELETE leaves after a stop, and say so in the log.
+                self._not_sent(job)
+                return
+            job.in_flight = True
+            self.deletes_sent += 1
+            resp = await self.deleter.delete_vif_peer(job.peer_id)
+            job.in_flight = False
+            delay = await self._handle(job, resp)
+            if delay is not None:
+                self._park(job, delay)
+                parked = True
         except anyio.get_cancelled_exc_class():
             if job.in_flight:
                 job.ambiguous = True
                 self._record(job, _CANCELLED, Action.FAIL, None)
             raise
         finally:
-            if not job.finished:
-                self._final_stopped(job)
+            if not parked:
+                if not job.finished:
+                    self._final_stopped(job)
+                self._reserved -= 1
             self._release_lane(job)
 
     def _not_sent(self, job: _Job) -> None:
@@ -427,6 +462,9 @@ class Executor:
             )
 
     def _defer_rest(self) -> None:
+        for _due, _seq, job in sorted(self._parked):
+            self._final_stopped(job)  # waiting for a retry when the run stopped
+        self._parked.clear()
         rest = list(self._ready)
         for waiting in self._blocked.values():
             rest.extend(waiting)

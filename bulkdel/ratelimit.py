@@ -8,10 +8,13 @@ TAT - (b - 1)·T, so grants i < j satisfy g_j - g_i >= (j - i + 1 - b)·T; n gra
 window shorter than 1 s then need (n - b)·T < 1, i.e. n < b + r. Time is integer nanoseconds and
 T is rounded up, so float drift can never squeeze in one more grant.
 
-Adaptive (AIMD): a 429 halves the rate (not below `min_rate`, once per cool-down, so one bad
-second halves once); the rate then climbs back linearly with time since the last decrease. The
-configured rate stays a hard ceiling: a second GCRA at the configured rate also gates every
-grant, so no adaptive state can break the guarantee.
+Adaptive: a 429 (at most once per cool-down) drops the rate to 95 % of what the server accepted
+in the last second, or halves it when almost nothing got through (not below `min_rate`). The
+rate then doubles per second back up to that estimate and probes above it ever faster while no
+429 comes (`recovered_rate`), so it settles just under a server's limit with few 429s and
+returns quickly to the configured rate after a passing burst. The configured rate stays a hard
+ceiling: a second GCRA at the configured rate also gates every grant, so no adaptive state can
+break the guarantee.
 
 Built on our own GCRA, not aiolimiter: the limiter needs the injectable clock, reservations
 (FIFO without stampedes) and a rate that changes while callers wait.
@@ -65,9 +68,23 @@ def rescale_tat(tat: int, now: int, old_interval: int, new_interval: int) -> int
     return now + -(-owed * new_interval // old_interval)  # ceil: round towards slower
 
 
-def recovered_rate(start: float, target: float, step_per_s: float, elapsed_s: float) -> float:
-    """Additive recovery: `start` plus `step_per_s` per second elapsed, capped at `target`."""
-    return min(target, start + step_per_s * max(0.0, elapsed_s))
+def recovered_rate(
+    start: float, ssthresh: float, target: float, elapsed_s: float, probe: float = 0.01
+) -> float:
+    """The rate `elapsed_s` after a decrease to `start` (pure).
+
+    Below `ssthresh` (the rate the server was last seen to accept) it doubles every second; above
+    it, it probes upward slowly at first and faster the longer no 429 comes
+    (`ssthresh * (1 + probe * t^2)`: +9 % after 3 s, +25 % after 5 s), capped at `target`.
+    """
+    t = max(0.0, elapsed_s)
+    if start < ssthresh:
+        reach = math.log2(ssthresh / start)  # seconds of doubling until the estimate
+        if t <= reach:
+            return float(min(target, start * 2.0**t))
+        t -= reach
+    base = max(start, ssthresh)
+    return float(min(target, max(start, base * (1.0 + probe * t * t))))
 
 
 # --- the limiter --------------------------------------------------------------------------------
@@ -84,7 +101,7 @@ class RateLimiter:
         *,
         min_rate: float = 0.5,
         cooldown_s: float = 1.0,
-        recovery_per_s: float = 0.05,
+        probe: float = 0.01,
     ) -> None:
         if rate is not None and not (math.isfinite(rate) and rate > 0):
             raise UsageError(f"--rate must be a positive number of requests per second, not {rate}")
@@ -97,7 +114,7 @@ class RateLimiter:
         self._clock = clock
         self._min_rate = min(min_rate, rate) if rate is not None else min_rate
         self._cooldown_s = cooldown_s
-        self._recovery_per_s = recovery_per_s
+        self._probe = probe
         # Hard ceiling at the configured rate; never changes.
         self._hard_interval = interval_ns(rate) if rate is not None else 0
         self._hard_tat = _FAR_PAST
@@ -110,6 +127,9 @@ class RateLimiter:
         self._decreased_to = 0.0
         self._decreases = 0
         self._recent: deque[float] = deque()  # grant times in the last second, while unlimited
+        self._ok: deque[float] = deque()  # success times in the last second
+        self._ssthresh = 0.0  # the rate the server was last seen to accept
+        self._first_ok: float | None = None
 
     @property
     def configured_rate(self) -> float | None:
@@ -154,7 +174,17 @@ class RateLimiter:
         else:
             current = self._current
             old_interval = self._soft_interval
-        new_rate = max(self._min_rate, current * 0.5)
+        _drop_older(self._ok, now_s)
+        # Successes per second over the last second, or over the run so far if younger.
+        span = min(1.0, max(0.25, now_s - self._first_ok)) if self._first_ok is not None else 1.0
+        accepted = len(self._ok) / span
+        if accepted >= max(1.0, 0.5 * current):
+            # The server took `accepted` in the last second: settle just under that.
+            new_rate = max(self._min_rate, min(current, 0.95 * accepted))
+            self._ssthresh = new_rate
+        else:
+            new_rate = max(self._min_rate, current * 0.5)
+            self._ssthresh = max(self._ssthresh, new_rate)
         new_interval = interval_ns(new_rate)
         now = _ns(now_s)
         # Start with an empty bucket: the server is already over its limit.
@@ -169,12 +199,22 @@ class RateLimiter:
         self._decreases += 1
 
     def on_success(self) -> None:
-        """A request got through: recover toward the configured rate, linearly in time."""
+        """A request got through: count it, and recover toward the configured rate."""
+        now_s = self._clock.monotonic()
+        self._ok.append(now_s)
+        if self._first_ok is None:
+            self._first_ok = now_s
+        if len(self._ok) > 4096:
+            _drop_older(self._ok, now_s)
         if self._decreased_at is None or self._current is None or self._target is None:
             return
-        elapsed = self._clock.monotonic() - self._decreased_at
-        step = self._target * self._recovery_per_s
-        new_rate = recovered_rate(self._decreased_to, self._target, step, elapsed)
+        new_rate = recovered_rate(
+            self._decreased_to,
+            self._ssthresh,
+            self._target,
+            now_s - self._decreased_at,
+            self._probe,
+        )
         if new_rate <= self._current:
             return
         if new_rate >= self._target and self._configured is None:
@@ -201,9 +241,13 @@ class RateLimiter:
         return grant
 
     def _drop_old(self, now_s: float) -> None:
-        recent = self._recent
-        while recent and recent[0] <= now_s - 1.0:
-            recent.popleft()
+        _drop_older(self._recent, now_s)
+
+
+def _drop_older(times: deque[float], now_s: float) -> None:
+    """Forget times more than a second before `now_s`."""
+    while times and times[0] <= now_s - 1.0:
+        times.popleft()
 
 
 def _ns(seconds: float) -> int:

@@ -111,11 +111,32 @@ def test_rescale_on_decrease_keeps_tokens_owed() -> None:
     assert rescale_tat(500, 600, 100, 200) == 500
 
 
-def test_recovered_rate_is_linear_and_capped() -> None:
-    """Recovery adds step per second and stops at the target."""
-    assert recovered_rate(5.0, 10.0, 0.5, 4.0) == 7.0
-    assert recovered_rate(5.0, 10.0, 0.5, 100.0) == 10.0
-    assert recovered_rate(5.0, 10.0, 0.5, -3.0) == 5.0
+def test_recovered_rate_slow_starts_then_probes_and_is_capped() -> None:
+    """Doubling up to the accepted estimate, then probing ever faster, never past the target."""
+    assert recovered_rate(5.0, 18.0, 40.0, 1.0) == 10.0  # slow start: doubles per second
+    assert recovered_rate(4.5, 18.0, 40.0, 2.0) == pytest.approx(18.0)  # two doublings
+    assert recovered_rate(4.5, 18.0, 40.0, 4.0) == pytest.approx(18.0 * 1.04)
+    assert recovered_rate(18.0, 18.0, 40.0, 3.0) == pytest.approx(18.0 * 1.09)
+    assert recovered_rate(18.0, 18.0, 20.0, 10.0) == 20.0
+    assert recovered_rate(5.0, 18.0, 40.0, -3.0) == 5.0
+
+
+@given(
+    start=st.floats(0.5, 100),
+    thresh=st.floats(0.5, 100),
+    target=st.floats(0.5, 200),
+    t1=st.floats(0, 60),
+    t2=st.floats(0, 60),
+)
+def test_recovered_rate_never_falls_and_stays_capped(
+    start: float, thresh: float, target: float, t1: float, t2: float
+) -> None:
+    """Recovery is monotonic in time and never exceeds the configured target."""
+    a, b = sorted((t1, t2))
+    ra = recovered_rate(start, thresh, target, a)
+    rb = recovered_rate(start, thresh, target, b)
+    assert ra <= rb + 1e-9
+    assert rb <= max(target, start)
 
 
 # --- the limiter --------------------------------------------------------------------------------
@@ -199,22 +220,42 @@ def test_throttle_slows_the_next_grants() -> None:
     assert [limiter.reserve() for _ in range(3)] == pytest.approx([0.2, 0.4, 0.6])
 
 
-def test_recovery_is_gradual_and_time_based() -> None:
-    """After halving to 5, successes climb 0.5/s back to 10, not in one step."""
+def test_throttle_settles_under_what_the_server_accepted() -> None:
+    """A 429 after 20 accepted in the last second sets the rate to 19, then it climbs slowly."""
     clock = FakeClock()
-    limiter = RateLimiter(10, 1, clock)
+    limiter = RateLimiter(40, 1, clock)
+    for _ in range(40):
+        clock.advance(0.05)
+        limiter.on_success()
     limiter.on_throttled()
+    assert limiter.current_rate == pytest.approx(19.0)
+    clock.advance(1)
     limiter.on_success()
-    assert limiter.current_rate == 5.0
+    rate = limiter.current_rate
+    assert rate is not None
+    assert 19.0 < rate < 19.5  # probing starts gently
     clock.advance(4)
     limiter.on_success()
-    assert limiter.current_rate == pytest.approx(7.0)
-    clock.advance(6)
-    limiter.on_success()
-    assert limiter.current_rate == 10.0
+    assert limiter.current_rate == pytest.approx(19.0 * 1.25)
     clock.advance(60)
     limiter.on_success()
-    assert limiter.current_rate == 10.0
+    assert limiter.current_rate == 40.0
+
+
+def test_recovery_after_a_total_blackout_is_quick() -> None:
+    """After a second with nothing accepted, the rate returns to the estimate within a second."""
+    clock = FakeClock()
+    limiter = RateLimiter(20, 1, clock)
+    for _ in range(40):
+        clock.advance(0.05)
+        limiter.on_success()
+    limiter.on_throttled()  # first 429: the server had taken 20/s
+    clock.advance(1.1)
+    limiter.on_throttled()  # still throttled, nothing got through: halve
+    assert limiter.current_rate == pytest.approx(9.5)
+    clock.advance(1.0)
+    limiter.on_success()
+    assert limiter.current_rate == pytest.approx(19.0)
 
 
 def test_recovery_speeds_up_grants_again() -> None:
@@ -240,7 +281,7 @@ def test_unlimited_throttle_halves_the_observed_rate_then_recovers_to_unlimited(
     assert limiter.current_rate == 20.0
     clock.advance(5)
     limiter.on_success()
-    assert limiter.current_rate == pytest.approx(30.0)
+    assert limiter.current_rate == pytest.approx(25.0)
     clock.advance(20)
     limiter.on_success()
     assert limiter.current_rate is None
