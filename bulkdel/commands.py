@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -16,8 +17,11 @@ from bulkdel.ids import is_canonical_uuid
 from bulkdel.inventory import read_inventory
 from bulkdel.models import Inventory, Keep, Outcome, Plan, Planned, Requested, StopReason
 from bulkdel.planfile import write_private
-from bulkdel.runner import RunRequest, RunSettings, RunSummary, execute_run
+from bulkdel.runner import RunRequest, RunSettings, RunSummary, abs_source, execute_run
 from bulkdel.window import WindowSpec
+
+if TYPE_CHECKING:
+    from bulkdel.fold import AuditState
 
 log = structlog.get_logger("bulkdel")
 
@@ -230,7 +234,7 @@ async def run_command(
             ),
         )
         allowed = frozenset(d.peer_id for d in loaded.plan.decisions if d.planned is Planned.DELETE)
-        extra = {"plan": plan_file, "plan_sha256": loaded.sha256}
+        extra = {"plan": abs_source(plan_file), "plan_sha256": loaded.sha256}
     elif inventory:
         inv = read_inventory(inventory, project_id=project_id, skip_invalid=skip_invalid)
         _log_inventory(inv)
@@ -286,6 +290,7 @@ async def replay_command(
         )
     state = fold(read.records)
     peers = peers_to_replay(state, wanted)
+    peers += _unrecorded_peers(state, {p for p, _ in peers})
     forged = [pid for pid, _vif in peers if not is_canonical_uuid(pid)]
     if forged:
         raise InputError(
@@ -363,6 +368,62 @@ async def export_command(conn: ConnOptions, out: str | None) -> str | None:
     write_private(out, text + "\n")
     log.info("export.written", path=out, interfaces=len(doc["virtual_interfaces"]))
     return None
+
+
+def _unrecorded_peers(state: AuditState, already: set[str]) -> list[tuple[str, str | None]]:
+    """Peers of crashed runs that the log never mentions, recovered from their inputs.
+
+    A run killed early has planned deletions with neither `dispatch` nor `final`. Its
+    `run_started` names the inventory (or plan file) and its sha256: when the file is still
+    there and unchanged, its peers without any `final` are replayed too; otherwise say so.
+    """
+    out: list[tuple[str, str | None]] = []
+    seen = set(already) | set(state.latest_final) | set(state.dispatched_unfinished)
+    for run in state.runs:
+        started = run.started_record
+        if run.finished is not None or not started:
+            continue
+        requested = _requested_by(started)
+        if requested is None:
+            log.warning(
+                "replay.inputs_changed",
+                run=run.run,
+                inventory=started.get("inventory"),
+                hint="this run crashed before recording every peer and its inventory is gone or "
+                "changed; run `bulkdel run INVENTORY --audit AUDIT --resume` to cover the rest",
+            )
+            continue
+        for peer_id, vif_id in requested:
+            if peer_id not in seen:
+                seen.add(peer_id)
+                out.append((peer_id, vif_id))
+    return out
+
+
+def _requested_by(started: Mapping[str, Any]) -> list[tuple[str, str | None]] | None:
+    """The peers a run was asked for, re-read from its plan or inventory if unchanged."""
+    from bulkdel.errors import BulkdelError
+    from bulkdel.planfile import read_plan
+
+    try:
+        if isinstance(started.get("plan"), str):
+            loaded = read_plan(started["plan"])
+            if loaded.sha256 != started.get("plan_sha256"):
+                return None
+            return [
+                (d.peer_id, d.vif_id)
+                for d in loaded.plan.decisions
+                if d.planned is not Planned.INVALID
+            ]
+        path = started.get("inventory")
+        if not isinstance(path, str) or path in ("-",) or path.startswith("replay:"):
+            return None
+        inv = read_inventory(path, project_id=started.get("project_id"))
+    except (BulkdelError, OSError):
+        return None
+    if inv.sha256 != started.get("inventory_sha256"):
+        return None
+    return [(r.peer_id, r.vif_id) for r in inv.requested]
 
 
 def _line_naming(path: str, peer_id: str) -> int | None:

@@ -85,7 +85,7 @@ def _uniform(block: bytes, wrap: bytes) -> bytes | None:
     return None
 
 
-def uniform_ids(block: bytes, wrap: bytes) -> list[str] | None:
+def _uniform_ids(block: bytes, wrap: bytes) -> list[str] | None:
     """The lowercase IDs of `block` when each line is one `wrap + UUID + wrap`, else None."""
     if _uniform(block, wrap) is None:
         return None
@@ -342,7 +342,7 @@ def _line_items(stream: typing.BinaryIO, fmt: Format, source: str) -> Iterator[R
     reader = LineReader(fmt, source)
     number = 1
     for block in _blocks(stream):
-        ids = None if reader.wrap is None else uniform_ids(block, reader.wrap)
+        ids = None if reader.wrap is None else _uniform_ids(block, reader.wrap)
         if ids is not None:
             yield IdRun(range(number, number + len(ids)), ids)
             number += len(ids)

@@ -6,6 +6,7 @@ options, renders and maps errors to exit codes.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -124,6 +125,13 @@ class RunSummary:
 Confirm = Callable[[Plan], Awaitable[bool]]
 
 
+def abs_source(source: str) -> str:
+    """A file path made absolute (replay after a crash re-reads it); `-` and labels as they are."""
+    if source == "-" or ":" in source.split("/", 1)[0]:
+        return source
+    return os.path.abspath(source)
+
+
 def restrict(plan: Plan, allowed: frozenset[str]) -> Plan:
     """Drift can only remove deletions: a DELETE not in `allowed` becomes PROTECTED (pure)."""
     decisions = []
@@ -232,7 +240,7 @@ async def _locked_run(
                 version=__version__,
                 project_id=req.project_id,
                 endpoint=req.endpoint,
-                inventory=req.inventory.source,
+                inventory=abs_source(req.inventory.source),
                 inventory_sha256=req.inventory.sha256,
                 settings=settings_doc,
                 planned=plan.counts(),

@@ -17,19 +17,18 @@ from hypothesis import strategies as st
 
 from bulkdel import inventory as inventory_module
 from bulkdel.errors import InputError
-from bulkdel.inventory import (
+from bulkdel.inventory import collect, read_inventory
+from bulkdel.inventory_formats import (
     NO_ID,
     Format,
     Row,
     canonical_uuid,
-    collect,
     detect_format,
     id_problem,
     parse_csv,
     parse_json,
     parse_jsonl,
     parse_plain,
-    read_inventory,
 )
 from bulkdel.models import Duplicate, InvalidRow, Inventory, Requested
 
