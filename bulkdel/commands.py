@@ -65,10 +65,10 @@ async def _state_and_plan(
 ) -> Plan:
     from bulkdel.clock import SystemClock
     from bulkdel.planner import plan as make_plan
-    from bulkdel.state import fetch_state, load_state_file
+    from bulkdel.state import fetch_state, read_state_file
 
     if state_file:
-        state, _ = load_state_file(state_file)
+        state = read_state_file(state_file)
     else:
         async with open_client(conn) as client:
             state = await fetch_state(client, SystemClock())
@@ -242,9 +242,9 @@ async def run_command(
         raise UsageError("missing INVENTORY (a file or - for stdin) or --plan PLAN")
     state = None
     if state_file:
-        from bulkdel.state import load_state_file
+        from bulkdel.state import read_state_file
 
-        state, _ = load_state_file(state_file)
+        state = read_state_file(state_file)
     req = RunRequest(
         audit_path=audit_path,
         project_id=project_id,
@@ -310,9 +310,9 @@ async def replay_command(
     target = audit_path or audit_file
     live = None
     if state_file:
-        from bulkdel.state import load_state_file
+        from bulkdel.state import read_state_file
 
-        live, _ = load_state_file(state_file)
+        live = read_state_file(state_file)
     req = RunRequest(
         audit_path=target,
         project_id=conn.resolved_project_id(),

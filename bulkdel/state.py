@@ -59,7 +59,8 @@ def vifs_from_listing(doc: Mapping[str, Any], source: str = "listing") -> list[V
         for n, item in enumerate(items):
             if not builder.add(item):
                 raise InputError(
-                    f"virtual interface #{n} has no string `id`",
+                    f"virtual interface #{n} is not an object with a string `id` and a "
+                    "`vif_peers` list",
                     file=source,
                     column=f"virtual_interfaces[{n}]",
                     fix="pass an unmodified listing from `bulkdel export`",
@@ -81,10 +82,13 @@ class _VifBuilder:
         """Record the interface `item`; False (and nothing recorded) if it has no string id."""
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             return False
+        raw_peers = item.get("vif_peers") or []
+        if not isinstance(raw_peers, list):
+            return False
         families, statuses = self.families, self.statuses
         vif_id = item["id"].lower()
         peers = []
-        for p in item.get("vif_peers") or []:
+        for p in raw_peers:
             if isinstance(p, dict) and isinstance(pid := p.get("id"), str):
                 family = p.get("address_family") or "ipv4"
                 if type(family) is str:

@@ -16,6 +16,8 @@ import pytest
 
 from bulkdel.simulator import SimConfig, SimHandle, run_in_thread
 
+pytest_plugins = ["tests.chaos_plugin"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 

@@ -151,3 +151,27 @@ def test_state_file_errors_name_the_file(tmp_path: Any) -> None:
     bad.write_text('{"virtual_interfaces": [{"name": "no id"}]}')
     with pytest.raises(InputError, match=r"virtual_interfaces\[0\]"):
         load_state_file(str(bad))
+
+
+def test_streamed_state_file_equals_the_whole_document_reader(tmp_path: Any) -> None:
+    """read_state_file (streamed) gives exactly what load_state_file gives."""
+    from bulkdel.simulator import generate_fleet
+    from bulkdel.state import read_state_file
+
+    path = tmp_path / "state.json"
+    import json
+
+    path.write_text(json.dumps(generate_fleet(50, seed=9).to_listing(), indent=1))
+    assert read_state_file(str(path)) == load_state_file(str(path))[0]
+
+
+def test_vif_peers_of_the_wrong_type_is_an_input_error(tmp_path: Any) -> None:
+    """`vif_peers` that is not a list is reported, not a crash."""
+    from bulkdel.state import read_state_file
+
+    path = tmp_path / "state.json"
+    path.write_text('{"virtual_interfaces": [{"id": "x", "vif_peers": 5}]}')
+    with pytest.raises(InputError, match="vif_peers"):
+        read_state_file(str(path))
+    with pytest.raises(InputError, match="vif_peers"):
+        load_state_file(str(path))
