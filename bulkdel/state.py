@@ -318,7 +318,14 @@ async def fetch_listing(
 async def fetch_state(lister: Lister, clock: Clock, **kwargs: Any) -> LiveState:
     """Live state from the API."""
     doc = await fetch_listing(lister, clock, **kwargs)
-    return build_state(vifs_from_listing(doc, "live listing"))
+    try:
+        return build_state(vifs_from_listing(doc, "live listing"))
+    except InputError as exc:
+        # The server's answer is malformed, not the operator's input: exit 1, not 2.
+        raise ApiError(
+            f"the live listing cannot be used ({exc.message}, at {exc.column}); nothing was "
+            "deleted. Is --endpoint a DC v3 endpoint? Retry later or plan offline with --state"
+        ) from None
 
 
 def _describe(what: str, resp: ApiResponse) -> str:

@@ -175,3 +175,12 @@ def test_vif_peers_of_the_wrong_type_is_an_input_error(tmp_path: Any) -> None:
         read_state_file(str(path))
     with pytest.raises(InputError, match="vif_peers"):
         load_state_file(str(path))
+
+
+async def test_malformed_live_listing_is_an_api_error() -> None:
+    """A live listing with a broken interface is the server's fault: ApiError, not InputError."""
+    from bulkdel.state import fetch_state
+
+    lister = ScriptedLister([(ApiResponse(status=200), {"virtual_interfaces": [{"name": "x"}]})])
+    with pytest.raises(ApiError, match="live listing"):
+        await fetch_state(lister, FakeClock())
