@@ -127,6 +127,8 @@ class AuditWriter:
         self._fd: int | None = fd
         self._clock = clock
         self._fsync = fsync_fn
+        #: Set by whoever calls maybe_fsync() at least once a second from another thread.
+        self.background_sync = False
         self._interval = interval_s
         self._dirty = False
         self._last_sync = clock.monotonic()
@@ -254,7 +256,11 @@ class AuditWriter:
             self._sync()
         elif self.policy is FsyncPolicy.BATCH:
             self._dirty = True
-            if self._clock.monotonic() - self._last_sync >= self._interval:
+            # With a background syncer (the run's audit pump) the event loop never waits on
+            # the disk; otherwise sync inline once the interval has passed.
+            if not self.background_sync and (
+                self._clock.monotonic() - self._last_sync >= self._interval
+            ):
                 self._sync()
 
     def maybe_fsync(self) -> None:
@@ -263,14 +269,17 @@ class AuditWriter:
             self._sync()
 
     def _sync(self) -> None:
-        assert self._fd is not None
+        fd = self._fd
+        assert fd is not None
+        # Cleared before the fsync: a write racing it (from another thread) marks it dirty again.
+        self._dirty = False
         try:
-            self._fsync(self._fd)
+            self._fsync(fd)
         except OSError as exc:
+            self._dirty = True
             raise AuditError(
                 f"cannot fsync audit log {self.path}: {exc.strerror}; check the disk"
             ) from exc
-        self._dirty = False
         self._last_sync = self._clock.monotonic()
 
     def close(self) -> None:

@@ -189,14 +189,6 @@ class Executor:
                 self._reserved += 1
             self._lanes[job.vif_id] += 1
             self._active += 1
-            try:
-                await self.limiter.acquire()
-            except BaseException:
-                self._give_back(job)
-                raise
-            if self.control.stopping:
-                self._give_back(job)
-                break
             return job
         return None
 
@@ -295,8 +287,10 @@ class Executor:
     async def _run_job(self, job: _Job) -> None:
         """One attempt for one peer; a retry is parked so the worker can take other work."""
         parked = False
+        unsent = False  # a dispatch record is written but the request has not left
         try:
             job.attempts += 1
+            unsent = True
             await self.sink.send_and_wait(
                 audit.dispatch(
                     self.run_id,
@@ -306,11 +300,14 @@ class Executor:
                     attempt=job.attempts,
                 )
             )
+            # The rate slot is taken after the flush, right before sending, so disk latency
+            # cannot bunch requests up on the wire (the server counts arrivals, not grants).
+            await self.limiter.acquire()
             if self.control.stopping:
-                # The stop arrived while the dispatch record was being flushed: keep the
-                # promise that no DELETE leaves after a stop, and say so in the log.
-                self._not_sent(job)
+                # The stop arrived after the dispatch record was written: keep the promise
+                # that no DELETE leaves after a stop, and say so in the log.
                 return
+            unsent = False
             job.in_flight = True
             self.deletes_sent += 1
             resp = await self.deleter.delete_vif_peer(job.peer_id)
@@ -325,6 +322,8 @@ class Executor:
                 self._record(job, _CANCELLED, Action.FAIL, None)
             raise
         finally:
+            if unsent and job.attempts:
+                self._not_sent(job)
             if not parked:
                 if not job.finished:
                     self._final_stopped(job)

@@ -24,6 +24,8 @@ class Writer(Protocol):
         """Write and flush records in order."""
         ...
 
+    background_sync: bool
+
     def maybe_fsync(self) -> None:
         """fsync if the policy says it is due."""
         ...
@@ -82,6 +84,11 @@ class AuditPump:
             tg.cancel_scope.cancel()
 
     async def _ticker(self) -> None:
-        while True:
-            await anyio.sleep(self.tick_s)  # housekeeping runs on real time, even in tests
-            self.writer.maybe_fsync()
+        self.writer.background_sync = True
+        try:
+            while True:
+                await anyio.sleep(self.tick_s)  # housekeeping runs on real time, even in tests
+                # In a worker thread: a slow disk must not stall requests (or bunch them up).
+                await anyio.to_thread.run_sync(self.writer.maybe_fsync)
+        finally:
+            self.writer.background_sync = False
