@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bulkdel.clock import FakeClock
 from bulkdel.errors import UsageError
 from bulkdel.ratelimit import (
+    JITTER_MARGIN,
     NS_PER_S,
     RateLimiter,
     gcra_next,
@@ -156,8 +157,9 @@ async def test_concurrent_acquirers_are_spaced_by_the_interval() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(10):
             tg.start_soon(limiter.acquire)
-    assert clock.wakes == pytest.approx([0.1 * k for k in range(1, 10)])
-    assert clock.monotonic() == pytest.approx(0.9)
+    # Paced 0.5 % under the configured rate (JITTER_MARGIN).
+    assert clock.wakes == pytest.approx([0.1 / JITTER_MARGIN * k for k in range(1, 10)])
+    assert clock.monotonic() == pytest.approx(0.9 / JITTER_MARGIN)
 
 
 async def test_burst_lets_the_first_callers_through_at_once() -> None:
@@ -167,13 +169,14 @@ async def test_burst_lets_the_first_callers_through_at_once() -> None:
     async with anyio.create_task_group() as tg:
         for _ in range(7):
             tg.start_soon(limiter.acquire)
-    assert clock.wakes == pytest.approx([0.1, 0.2])
+    assert clock.wakes == pytest.approx([0.1 / JITTER_MARGIN, 0.2 / JITTER_MARGIN])
 
 
 def test_reservations_are_fifo_and_spaced() -> None:
     """Reserving without time passing hands out consecutive slots."""
     limiter = RateLimiter(4, 1, FakeClock())
-    assert [limiter.reserve() for _ in range(4)] == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    expected = [0.25 / JITTER_MARGIN * k for k in range(4)]
+    assert [limiter.reserve() for _ in range(4)] == pytest.approx(expected)
 
 
 async def test_unlimited_never_sleeps() -> None:
@@ -266,7 +269,7 @@ def test_recovery_speeds_up_grants_again() -> None:
     clock.advance(30)
     limiter.on_success()
     first = limiter.reserve()
-    assert limiter.reserve() - first == pytest.approx(0.1)
+    assert limiter.reserve() - first == pytest.approx(0.1 / JITTER_MARGIN)
 
 
 def test_unlimited_throttle_halves_the_observed_rate_then_recovers_to_unlimited() -> None:
