@@ -210,7 +210,7 @@ class DcClient:
                 proxy=self._proxy,
             ) as r:
                 status = r.status
-                hdrs = dict(r.headers.items())
+                hdrs = r.headers  # case-insensitive, read as is (no per-request copy)
                 if status == 200 and want_body:
                     raw = await _read_capped(r.content, MAX_LIST_BODY + 1)
                     elapsed = (time.perf_counter() - started) * 1000
@@ -228,7 +228,8 @@ class DcClient:
         code, msg, rid = (None, None, hdrs.get("X-Request-Id"))
         if status >= 300:
             code, msg, rid = parse_error_body(raw, hdrs)
-        retry_after = parse_retry_after(hdrs.get("Retry-After"), datetime.now(UTC))
+        header = hdrs.get("Retry-After")
+        retry_after = None if header is None else parse_retry_after(header, datetime.now(UTC))
         return (
             ApiResponse(
                 status=status,
@@ -242,7 +243,7 @@ class DcClient:
         )
 
     def _ok_body(
-        self, status: int, raw: bytes, hdrs: dict[str, str], elapsed: float
+        self, status: int, raw: bytes, hdrs: Mapping[str, str], elapsed: float
     ) -> tuple[ApiResponse, dict[str, Any] | None]:
         rid = hdrs.get("X-Request-Id")
         if len(raw) > MAX_LIST_BODY:
