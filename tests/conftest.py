@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bulkdel.simulator import SimConfig, SimHandle, run_in_thread
 
 pytest_plugins = ["tests.chaos_plugin"]
+
+# CI shares two cores with subprocesses and servers: judge examples, not generation speed.
+settings.register_profile("bulkdel", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("bulkdel")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

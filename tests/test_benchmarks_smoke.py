@@ -113,7 +113,8 @@ def test_scale_scenario_times_plan_report_and_replay(quick_run):
     replay = rows["replay --dry-run"][4]
     assert "would_delete" in replay
     assert "MISMATCH" not in replay
-    assert scale["data"]["bytes_per_peer"] > 0
+    # Reported, not judged: a quick run's RSS growth can round down to nothing.
+    assert scale["data"]["bytes_per_peer"] >= 0
 
 
 def test_render_document_marks_unmeasured_targets_as_na():
