@@ -80,6 +80,18 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def write_ipv6_inventory(sim: SimHandle, path: Path) -> list[str]:
+    """Write every IPv6 peer (deletable without touching protection) as a plain ID list."""
+    ids = [
+        p["id"]
+        for v in sim.state.to_listing()["virtual_interfaces"]
+        for p in v["vif_peers"]
+        if p["address_family"] == "ipv6"
+    ]
+    path.write_text("".join(f"{p}\n" for p in ids))
+    return ids
+
+
 @contextmanager
 def simulator(**config: Any) -> Iterator[SimHandle]:
     """A simulator in a background thread for the duration of the block."""

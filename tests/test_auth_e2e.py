@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator
+from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator, write_ipv6_inventory
 
 QUIET = ["--log-format", "json", "--yes"]
 
@@ -52,14 +52,8 @@ def test_iam_password_auth_refreshes_before_expiry(tmp_path: Path) -> None:
     with simulator(
         interfaces=40, seed=31, two_peer_ratio=1.0, token_ttl_s=2.0, latency_ms=20
     ) as sim:
-        ids = [
-            p["id"]
-            for v in sim.state.to_listing()["virtual_interfaces"]
-            for p in v["vif_peers"]
-            if p["address_family"] == "ipv6"
-        ]
         inv = tmp_path / "v6.txt"
-        inv.write_text("\n".join(ids) + "\n")
+        ids = write_ipv6_inventory(sim, inv)
         env = cli_env(sim)
         del env["BULKDEL_TOKEN"]
         env["BULKDEL_PASSWORD"] = sim.config.password

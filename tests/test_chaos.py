@@ -26,7 +26,7 @@ import pytest
 from bulkdel.simulator import SimHandle
 
 from .chaos_plugin import chaos_runs, chaos_seed
-from .conftest import cli_env, read_jsonl, run_cli, simulator
+from .conftest import cli_env, read_jsonl, run_cli, simulator, write_ipv6_inventory
 
 SUCCESS = frozenset({"deleted", "gone", "protected"})
 
@@ -232,14 +232,8 @@ def test_applied_then_500_ends_gone_after_the_retry_sees_dc0002(tmp_path: Path) 
         fault_mix={"applied_500": 1.0},
     ) as sim:
         fleet_peers = set(sim.state.peer_ids())
-        v6 = [
-            p["id"]
-            for v in sim.state.to_listing()["virtual_interfaces"]
-            for p in v["vif_peers"]
-            if p["address_family"] == "ipv6"
-        ]
         inv = tmp_path / "v6.txt"
-        inv.write_text("\n".join(v6) + "\n")
+        v6 = write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         fast = ["--rate", "100", "--burst", "5", "--max-attempts", "12"]
         args = ["run", str(inv), "--audit", str(audit), "--log-format", "json", "--yes", *fast]

@@ -11,7 +11,7 @@ import pytest
 
 from bulkdel.simulator import LAST_PEER_ERROR_CODE, SimHandle
 
-from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator
+from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator, write_ipv6_inventory
 
 FAST = ["--log-format", "json", "--yes", "--rate", "200", "--burst", "5"]
 
@@ -165,13 +165,7 @@ def test_server_sees_rate_and_caps_respected(tmp_path: Path) -> None:
     """The simulator's own stats: sliding-second peak ≤ rate + burst, in-flight ≤ caps."""
     with simulator(interfaces=150, seed=3, latency_ms=30, two_peer_ratio=1.0) as sim:
         inv = tmp_path / "v6.csv"
-        v6 = [
-            p["id"]
-            for v in sim.state.to_listing()["virtual_interfaces"]
-            for p in v["vif_peers"]
-            if p["address_family"] == "ipv6"
-        ]
-        inv.write_text("\n".join(v6) + "\n")
+        write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         res = run_cli(
             [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bulkdel.simulator import SimHandle
 
-from .conftest import SAMPLES, cli_env, read_jsonl, simulator
+from .conftest import SAMPLES, cli_env, read_jsonl, simulator, write_ipv6_inventory
 
 
 def _run_on_pty(args: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
@@ -95,14 +95,8 @@ def test_second_signal_cancels_in_flight_requests(tmp_path: Path) -> None:
         fault_mix={"stall": 1.0},
         stall_s=60,
     ) as sim:
-        ids = [
-            p["id"]
-            for v in sim.state.to_listing()["virtual_interfaces"]
-            for p in v["vif_peers"]
-            if p["address_family"] == "ipv6"
-        ]
         inv = tmp_path / "v6.txt"
-        inv.write_text("\n".join(ids) + "\n")
+        ids = write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         proc = subprocess.Popen(
             [

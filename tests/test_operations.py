@@ -15,21 +15,9 @@ from typing import Any
 from bulkdel.audit import AuditWriter
 from bulkdel.simulator import SimHandle
 
-from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator
+from .conftest import SAMPLES, cli_env, read_jsonl, run_cli, simulator, write_ipv6_inventory
 
 QUIET = ["--log-format", "json", "--yes"]
-
-
-def _v6_inventory(sim: SimHandle, path: Path) -> list[str]:
-    """Every IPv6 peer: deletable without touching protection."""
-    ids = [
-        p["id"]
-        for v in sim.state.to_listing()["virtual_interfaces"]
-        for p in v["vif_peers"]
-        if p["address_family"] == "ipv6"
-    ]
-    path.write_text("vif_peer_id\n" + "".join(f"{p}\n" for p in ids))
-    return ids
 
 
 def _finals(records: list[dict[str, Any]], run: str | None = None) -> dict[str, dict[str, Any]]:
@@ -50,7 +38,7 @@ def test_window_closes_then_resume_finishes(tmp_path: Path) -> None:
     """--max-duration cuts the run (exit 3, rest deferred); --resume finishes, no peer twice."""
     with simulator(interfaces=40, seed=21, two_peer_ratio=1.0, latency_ms=20) as sim:
         inv = tmp_path / "v6.csv"
-        ids = _v6_inventory(sim, inv)
+        ids = write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         first = run_cli(
             [
@@ -140,7 +128,7 @@ def test_sigterm_drains_and_stops_dispatching(tmp_path: Path) -> None:
     """The first SIGTERM: no new DELETE, in-flight ones finish, every peer has a final."""
     with simulator(interfaces=60, seed=22, two_peer_ratio=1.0, latency_ms=200) as sim:
         inv = tmp_path / "v6.csv"
-        ids = _v6_inventory(sim, inv)
+        ids = write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         proc = subprocess.Popen(
             [
@@ -184,7 +172,7 @@ def test_max_deletes_is_exact_end_to_end(tmp_path: Path) -> None:
     """--max-deletes 7 at concurrency 8: the server applies exactly 7 deletions; exit 3."""
     with simulator(interfaces=30, seed=23, two_peer_ratio=1.0, latency_ms=10) as sim:
         inv = tmp_path / "v6.csv"
-        _v6_inventory(sim, inv)
+        write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         res = run_cli(
             [
@@ -276,7 +264,7 @@ def test_report_matches_the_servers_counts(tmp_path: Path) -> None:
         interfaces=50, seed=25, two_peer_ratio=1.0, fault_rate=0.2, fault_mix=mix, rate_limit=40
     ) as sim:
         inv = tmp_path / "v6.csv"
-        ids = _v6_inventory(sim, inv)
+        ids = write_ipv6_inventory(sim, inv)
         audit = tmp_path / "a.jsonl"
         res = run_cli(
             [

@@ -18,7 +18,7 @@ import pytest
 from bulkdel.errors import ConfigError
 from bulkdel.simulator import THROTTLED_ERROR_CODE, Fleet, SimConfig, SimHandle, running_simulator
 
-from .conftest import cli_env, read_jsonl, run_cli, simulator
+from .conftest import cli_env, read_jsonl, run_cli, simulator, write_ipv6_inventory
 
 #: The server's limit in the half-rate test, and the client's rate in the recovery test.
 LIMIT = 20
@@ -28,20 +28,9 @@ def _t(record: dict[str, Any]) -> float:
     return datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).timestamp()
 
 
-def _v6_inventory(sim: SimHandle, path: Path) -> list[str]:
-    ids = [
-        p["id"]
-        for v in sim.state.to_listing()["virtual_interfaces"]
-        for p in v["vif_peers"]
-        if p["address_family"] == "ipv6"
-    ]
-    path.write_text("\n".join(ids) + "\n")
-    return ids
-
-
 def _run(sim: SimHandle, tmp_path: Path, rate: float) -> tuple[list[dict[str, Any]], int]:
     inv = tmp_path / "v6.txt"
-    ids = _v6_inventory(sim, inv)
+    ids = write_ipv6_inventory(sim, inv)
     audit = tmp_path / "a.jsonl"
     engine = ["--rate", str(rate), "--burst", "1", "--concurrency", "8", "--max-attempts", "30"]
     args = ["run", str(inv), "--audit", str(audit), "--yes", "--log-format", "json", *engine]
