@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import structlog
 
+from bulkdel.auth import Auth
 from bulkdel.client import DcClient, make_session
 from bulkdel.endpoints import check_transport, resolve_endpoint
 from bulkdel.errors import ConfigError
@@ -46,6 +48,32 @@ class ConnOptions:
         check_transport(url, insecure_http=self.insecure_http)
         return url
 
+    def credentials(
+        self,
+        env: Mapping[str, str],
+        project_id: str | None,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        warn: Callable[[str], None] | None = None,
+        on_secret: Callable[[str], None] | None = None,
+    ) -> Auth:
+        """The credential provider these options and `env` select (bulkdel.auth order)."""
+        from bulkdel.auth import credentials_from_env
+
+        return credentials_from_env(
+            env,
+            token_file=self.token_file,
+            auth_url=self.auth_url,
+            username=self.username,
+            domain=self.domain,
+            project_id=project_id,
+            project_name=self.project_name,
+            region=self.region,
+            session=session,
+            warn=warn,
+            on_secret=on_secret,
+        )
+
     def resolved_project_id(self) -> str:
         """The project ID (32 hex)."""
         if not self.project_id:
@@ -66,23 +94,15 @@ async def open_client(
 ) -> AsyncIterator[DcClient]:
     """Open a session and client; credentials are read from `env` (default os.environ) here,
     and every secret, IAM tokens included as they arrive, is registered for redaction."""
-    from bulkdel.auth import credentials_from_env
-
     endpoint = conn.resolved_endpoint()
     project_id = conn.resolved_project_id()
     session = make_session(
         concurrency=concurrency, timeout_s=conn.timeout_s, ca_bundle=conn.ca_bundle
     )
     try:
-        auth = credentials_from_env(
+        auth = conn.credentials(
             os.environ if env is None else env,
-            token_file=conn.token_file,
-            auth_url=conn.auth_url,
-            username=conn.username,
-            domain=conn.domain,
-            project_id=project_id,
-            project_name=conn.project_name,
-            region=conn.region,
+            project_id,
             session=session,
             warn=lambda msg: log.warning("auth.note", detail=msg),
             on_secret=REDACTOR.add,

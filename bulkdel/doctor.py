@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from bulkdel.auth import Auth, credentials_from_env
+from bulkdel.auth import Auth
 from bulkdel.connect import ConnOptions, open_client
 from bulkdel.endpoints import check_transport, default_auth_url, is_loopback_host, resolve_endpoint
 from bulkdel.errors import ApiError, AuthError, BulkdelError, ConfigError
@@ -141,17 +141,7 @@ def _credentials(
 ) -> tuple[Auth, list[str]]:
     """The provider open_client will build, and the warnings choosing it produced."""
     notes: list[str] = []
-    auth = credentials_from_env(
-        env,
-        token_file=conn.token_file,
-        auth_url=conn.auth_url,
-        username=conn.username,
-        domain=conn.domain,
-        project_id=project,
-        project_name=conn.project_name,
-        region=conn.region,
-        warn=notes.append,
-    )
+    auth = conn.credentials(env, project, warn=notes.append)
     return auth, notes
 
 
