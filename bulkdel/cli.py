@@ -100,6 +100,16 @@ def _require_confirmation_source(yes: bool, dry_run: bool) -> None:
         )
 
 
+def _delete_command(command: Callable[..., Any], kw: dict[str, Any]) -> None:
+    """The shell shared by `run` and `replay`: logs, confirmation policy, options, exit code."""
+    _setup_logs(kw.pop("log_format"), kw.pop("log_level"))
+    _require_confirmation_source(kw["yes"], kw["dry_run"])
+    conn = _connection(kw)
+    settings = _settings(kw)
+    window = _window(kw)
+    sys.exit(_run_async(lambda: command(conn, settings, window, **kw)))
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 
@@ -178,15 +188,9 @@ def run(**kw: Any) -> None:
       bulkdel run peers.csv --region eu-de --audit cleanup.jsonl --rate 20 --yes
       bulkdel run --plan plan.json --audit cleanup.jsonl --window 22:00-04:00 --tz Europe/Berlin
     """
-    _setup_logs(kw.pop("log_format"), kw.pop("log_level"))
     from bulkdel.commands import run_command
 
-    _require_confirmation_source(kw["yes"], kw["dry_run"])
-    conn = _connection(kw)
-    settings = _settings(kw)
-    window = _window(kw)
-    code = _run_async(lambda: run_command(conn, settings, window, **kw))
-    sys.exit(code)
+    _delete_command(run_command, kw)
 
 
 @cli.command()
@@ -213,15 +217,9 @@ def replay(**kw: Any) -> None:
     Example:
       bulkdel replay cleanup.jsonl --audit cleanup.jsonl --yes
     """
-    _setup_logs(kw.pop("log_format"), kw.pop("log_level"))
     from bulkdel.commands import replay_command
 
-    _require_confirmation_source(kw["yes"], kw["dry_run"])
-    conn = _connection(kw)
-    settings = _settings(kw)
-    window = _window(kw)
-    code = _run_async(lambda: replay_command(conn, settings, window, **kw))
-    sys.exit(code)
+    _delete_command(replay_command, kw)
 
 
 @cli.command()
