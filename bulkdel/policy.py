@@ -117,6 +117,7 @@ def _status_matcher(pattern: str) -> Callable[[int | None], bool]:
     return lambda s: s in wanted
 
 
+_DELETED = Verdict(Action.DONE, Outcome.DELETED, RetryKind.NONE, "deleted (204)")
 _COMPILED = tuple((_status_matcher(r.status), frozenset(r.codes), r) for r in TABLE)
 
 
@@ -159,6 +160,8 @@ def classify(
     resp: ApiResponse, *, attempt: int, max_attempts: int, can_refresh: bool, refreshed: bool
 ) -> Verdict:
     """Map one response to an action by `TABLE`; a retry past `max_attempts` fails instead."""
+    if resp.status == 204:  # the common case, first row of the table, without the scan
+        return _DELETED
     code = (resp.error_code or "").strip().upper()
     for matches, codes, rule in _COMPILED:
         if not matches(resp.status):
