@@ -8,13 +8,15 @@ The file itself (`format_ts`, `encode`, `AuditWriter`, `FsyncPolicy`, `LockInfo`
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import random
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from bulkdel.auditfile import AuditWriter, FsyncPolicy, LockInfo, encode, format_ts
 from bulkdel.errors import AuditError
@@ -36,6 +38,7 @@ __all__ = [
     "encode",
     "final",
     "format_ts",
+    "iter_audit",
     "iter_records",
     "new_run_id",
     "read_audit",
@@ -322,14 +325,7 @@ def _decode_chunk(
     except ValueError:
         parsed = None
     if isinstance(parsed, list) and len(parsed) == len(chunk):
-        fields = EVENT_FIELDS
-        for number, rec in enumerate(parsed, first):
-            try:  # the common case in one expression; _check explains anything else
-                ok = rec["v"] == SCHEMA_VERSION and rec.keys() >= fields[rec["event"]]
-            except (TypeError, KeyError, AttributeError):
-                ok = False
-            if not ok:
-                _check(rec, number, source)
+        _validate(parsed, first, source)
         report.last_line = first + len(chunk) - 1
         return parsed
     out = []
@@ -352,6 +348,121 @@ def _decode_chunk(
     return out
 
 
+def _validate(records: list[Any], first: int, source: str) -> None:
+    """Check decoded records (line `first` onwards): AuditError naming the first bad one."""
+    fields = EVENT_FIELDS
+    for number, rec in enumerate(records, first):
+        try:  # the common case in one expression; _check explains anything else
+            ok = rec["v"] == SCHEMA_VERSION and rec.keys() >= fields[rec["event"]]
+        except (TypeError, KeyError, AttributeError):
+            ok = False
+        if not ok:
+            _check(rec, number, source)
+
+
+_BLOCK_BYTES = 64 << 10  # measured: small blocks keep the decoded records in cache
+
+
+def iter_audit(
+    path: str | os.PathLike[str], *, report: ReadReport | None = None, responses: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Yield the records of the audit log at `path`: what `iter_records` yields, faster.
+
+    The file is read in blocks of whole lines and each block is decoded by one json call (no
+    Python work per line); a block with anything odd in it (a blank, torn or foreign line)
+    goes line by line, exactly as `iter_records`. With `responses=False`, `response` records
+    may be left out: lines that are one, laid out as the writer writes them, are not decoded
+    (fold ignores them; they are a third of a log).
+    """
+    report = ReadReport() if report is None else report
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 -- closed by _decoded_blocks
+    except OSError as exc:
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror}; check the path") from exc
+    # Records go from each block's list to the caller in C, with no generator step each.
+    return itertools.chain.from_iterable(_decoded_blocks(fh, str(path), report, responses))
+
+
+def _decoded_blocks(
+    fh: BinaryIO, source: str, report: ReadReport, responses: bool
+) -> Iterator[list[dict[str, Any]]]:
+    """The records of `fh`, a list per block of whole lines."""
+    with fh:
+        first, rest = 1, b""
+        while True:
+            try:
+                data = fh.read(max(_BLOCK_BYTES, len(rest)))  # a long line: read on faster
+            except OSError as exc:
+                raise AuditError(f"cannot read audit log {source}: {exc.strerror}") from exc
+            if not data:
+                break
+            block = rest + data if rest else data
+            cut = block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            if block:
+                yield _decode_block(block, first, source, report, responses)
+                first += block.count(b"\n")
+        if rest:  # a last line without its line end (torn, or written by hand)
+            yield _decode_chunk([rest], first, source, report)
+
+
+def _decode_block(
+    block: bytes, first: int, source: str, report: ReadReport, responses: bool = True
+) -> list[dict[str, Any]]:
+    """Records of `block` (whole lines, the first numbered `first`)."""
+    if not responses and _RESPONSE in block:
+        return _decode_without_responses(block, first, source, report)
+    lines = block.count(b"\n")
+    try:  # one value per line, or the line-by-line path explains what is wrong
+        parsed = json.loads(b"[" + block[:-1].replace(b"\n", b",") + b"]")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list) and len(parsed) == lines:
+        _validate(parsed, first, source)
+        report.last_line = first + lines - 1
+        return parsed
+    return _decode_chunk(block.split(b"\n")[:-1], first, source, report)
+
+
+_RESPONSE = b'","event":"response",'
+# The fields before the event exactly as the writer lays them out, with plain strings (no
+# quote, backslash or bracket in them), so the event named is the record's own.
+_RESPONSE_HEAD = re.compile(rb'\{"v":1,"ts":"[^"\\{\[]*","run":"[^"\\{\[]*","event":"response",')
+
+
+def _decode_without_responses(
+    block: bytes, first: int, source: str, report: ReadReport
+) -> list[dict[str, Any]]:
+    lines = block.split(b"\n")
+    lines.pop()  # after the last line end
+    head = _RESPONSE_HEAD.match
+    kept = [
+        line
+        for line in lines
+        if _RESPONSE not in line
+        or not (head(line) and line.rstrip(b"\r").endswith(b"}") and line.count(b'"event"') == 1)
+    ]
+    try:
+        parsed = json.loads(b"[" + b",".join(kept) + b"]")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list) and len(parsed) == len(kept) and _all_valid(parsed):
+        report.last_line = first + len(lines) - 1
+        return parsed
+    # The records' line numbers are lost: anything to explain goes line by line, every line.
+    return _decode_chunk(lines, first, source, report)
+
+
+def _all_valid(records: list[Any]) -> bool:
+    fields = EVENT_FIELDS
+    try:
+        return all(
+            rec["v"] == SCHEMA_VERSION and rec.keys() >= fields[rec["event"]] for rec in records
+        )
+    except (TypeError, KeyError, AttributeError):
+        return False
+
+
 def _check(rec: Any, number: int, source: str) -> None:
     if not isinstance(rec, dict) or "v" not in rec:
         raise AuditError(f"{source}:{number}: not a bulkdel audit record; {_NOT_OURS}")
@@ -371,8 +482,12 @@ def _check(rec: Any, number: int, source: str) -> None:
 
 def read_audit(path: str | os.PathLike[str]) -> AuditRead:
     """Read a whole audit log (streams the file; torn lines tolerated as in `iter_records`)."""
+    report = ReadReport()
+    enabled = gc.isenabled()
+    gc.disable()  # a million acyclic dicts: see decode_lines
     try:
-        with open(path, "rb") as fh:
-            return decode_lines(fh, source=str(path))
-    except OSError as exc:
-        raise AuditError(f"cannot read audit log {path}: {exc.strerror}; check the path") from exc
+        records = tuple(iter_audit(path, report=report))
+    finally:
+        if enabled:
+            gc.enable()
+    return AuditRead(records, torn_tail=report.torn_tail, bad_lines=tuple(report.bad_lines))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from bulkdel.errors import AuditError
 from bulkdel.models import Outcome, StopReason
@@ -84,12 +84,25 @@ def fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
             gc.enable()
 
 
+#: One string object per outcome, and per repeated reason (a million "204"s): the fold keeps
+#: one of each per peer. Reasons beyond this many distinct ones are kept as they come.
+_OUTCOMES = {o.value: o for o in Outcome}
+_NO_RUN = object()  # before the first record
+_SHARED_REASONS = 10_000
+
+
 def _fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
     runs: dict[str, dict[str, Any]] = {}
-    # peer_id -> [latest final record or None, run of open dispatch or None, its vif_id]
-    peers: dict[str, list[Any]] = {}
-    run_id: str | None = None
+    # Each peer's latest telling final, in order of first appearance: a dispatch holds the
+    # peer's place (None) until a final comes.
+    latest: dict[str, LatestFinal | None] = {}
+    open_: dict[str, tuple[str, Any]] = {}  # (run, vif_id) of a dispatch no final followed yet
+    unknown: list[str] = []  # peers given an outcome this version cannot name
+    reasons: dict[str, str] = {}
+    new = tuple.__new__  # LatestFinal(...) minus its Python-level __new__: a million of them
+    run_id: Any = _NO_RUN
     acc: dict[str, Any] = {}
+    finals: dict[str, int] = {}
     for rec in records:
         event = rec["event"]
         if event == "response":
@@ -97,56 +110,62 @@ def _fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
         if rec["run"] != run_id:  # records come grouped by run: look the run up rarely
             run_id = rec["run"]
             acc = runs.get(run_id) or runs.setdefault(run_id, {"finals": {}, "unfinished": 0})
-        if event == "dispatch":
-            state = peers.get(rec["peer_id"])
-            if state is None:
-                peers[rec["peer_id"]] = [None, run_id, rec["vif_id"]]
-                continue
-            if state[1] is not None and state[1] != run_id:
-                runs[state[1]]["unfinished"] += 1
-            state[1] = run_id
-            state[2] = rec["vif_id"]
-        elif event == "final":
-            outcome = rec["outcome"]
             finals = acc["finals"]
-            finals[outcome] = finals.get(outcome, 0) + 1
-            state = peers.get(rec["peer_id"])
-            if state is None:
-                peers[rec["peer_id"]] = [rec, None, None]
+        if event == "final":
+            given = rec["outcome"]
+            finals[given] = finals.get(given, 0) + 1
+            peer_id = rec["peer_id"]
+            was = open_.pop(peer_id, None) if open_ else None
+            if was is not None and was[0] != run_id:
+                runs[was[0]]["unfinished"] += 1
+            if given in _PASSIVE and latest.get(peer_id) is not None:
                 continue
-            if state[1] is not None:
-                if state[1] != run_id:
-                    runs[state[1]]["unfinished"] += 1
-                state[1] = None
-            if state[0] is None or outcome not in _PASSIVE:
-                state[0] = rec
+            outcome = _OUTCOMES.get(given)
+            if outcome is None:
+                unknown.append(peer_id)
+            reason = rec.get("reason")
+            if type(reason) is str:
+                shared = reasons.get(reason)
+                if shared is not None:
+                    reason = shared
+                elif len(reasons) < _SHARED_REASONS:
+                    reasons[reason] = reason
+            latest[peer_id] = new(
+                LatestFinal, (outcome or given, reason, run_id, rec.get("vif_id"))
+            )
+        elif event == "dispatch":
+            peer_id = rec["peer_id"]
+            latest.setdefault(peer_id, None)  # holds the peer's place until a final comes
+            was = open_.get(peer_id)
+            if was is not None and was[0] != run_id:
+                runs[was[0]]["unfinished"] += 1
+            open_[peer_id] = (run_id, rec["vif_id"])
         elif event == "run_started":
             acc["started"] = rec
         elif event == "run_finished":
             acc["finished"] = rec
 
-    latest: dict[str, LatestFinal] = {}
-    open_: dict[str, str | None] = {}
-    for peer_id, (rec, open_run, vif_id) in peers.items():
-        if rec is not None:
-            latest[peer_id] = LatestFinal(
-                _outcome(rec), rec.get("reason"), rec["run"], rec.get("vif_id")
-            )
-        if open_run is not None:
-            open_[peer_id] = vif_id
-            runs[open_run]["unfinished"] += 1
+    for peer_id in unknown:
+        last = latest[peer_id]
+        if last is not None and type(last.outcome) is not Outcome:
+            raise _unknown_outcome(peer_id, last.run, last.outcome)
+    order = tuple(latest)
+    dispatched: dict[str, str | None] = {}
+    if open_:  # a crashed run: in order of first appearance, as documented
+        dispatched = {peer_id: open_[peer_id][1] for peer_id in order if peer_id in open_}
+    for peer_id, (run, _vif_id) in open_.items():
+        runs[run]["unfinished"] += 1
+        if latest[peer_id] is None:
+            del latest[peer_id]  # dispatched, never finaled: no latest final
     summaries = tuple(_summary(run, acc) for run, acc in runs.items())
-    return AuditState(summaries, latest, open_, tuple(peers))
+    return AuditState(summaries, cast("dict[str, LatestFinal]", latest), dispatched, order)
 
 
-def _outcome(rec: Mapping[str, Any]) -> Outcome:
-    try:
-        return Outcome(rec["outcome"])
-    except ValueError:
-        raise AuditError(
-            f"audit log: final record of peer {rec['peer_id']} in run {rec['run']} has "
-            f"unknown outcome {rec['outcome']!r}; use the bulkdel version that wrote the log"
-        ) from None
+def _unknown_outcome(peer_id: str, run: str, outcome: object) -> AuditError:
+    return AuditError(
+        f"audit log: final record of peer {peer_id} in run {run} has "
+        f"unknown outcome {outcome!r}; use the bulkdel version that wrote the log"
+    )
 
 
 def _summary(run: str, acc: Mapping[str, Any]) -> RunSummary:
@@ -195,6 +214,8 @@ def peers_to_replay(
     out: list[tuple[str, str | None]] = []
     open_ = state.dispatched_unfinished
     latest = state.latest_final
+    if not open_:  # no crash: latest_final is in first-appearance order already
+        return [(peer_id, last.vif_id) for peer_id, last in latest.items() if last.outcome in only]
     for peer_id in state.peer_order:
         if peer_id in open_:
             out.append((peer_id, open_[peer_id]))

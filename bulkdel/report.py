@@ -7,7 +7,9 @@ the audit log is append-only with one writer, so file order is time order.
 
 from __future__ import annotations
 
+import gc
 import json
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ from typing import Any, Literal
 
 from bulkdel.errors import UsageError
 from bulkdel.models import Action, Outcome
+
+_NO_RUN = object()  # no record read yet
 
 #: Peer IDs listed under `unfinished_peers` unless every peer is asked for.
 UNFINISHED_SHOWN = 100
@@ -166,68 +170,88 @@ def build_report(
     does not hide the earlier outcome it stands for. `include_peers` adds `by_peer` and lists
     every unfinished peer (large for big inventories).
     """
+    enabled = gc.isenabled()
+    gc.disable()  # a million peers in dicts, no cycles: the cyclic GC would only rescan them
+    try:
+        return _build(records, run, include_peers)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(records: Iterable[Mapping[str, Any]], run: str | None, include_peers: bool) -> Report:
     runs: dict[str, _RunAcc] = {}
     seen_runs: dict[str, None] = {}
     latest: dict[str, str] = {}
     anonymous: Counter[str] = Counter()  # finals without a peer ID (invalid rows)
     open_peers: dict[str, None] = {}  # latest dispatch not followed by any final
-    error_codes: Counter[str] = Counter()
-    statuses: Counter[str] = Counter()
+    codes: Counter[Any] = Counter()  # keyed as logged; str() of each once, at the end
+    status_counts: Counter[Any] = Counter()
     transport: Counter[str] = Counter()
-    elapsed: list[float] = []
+    elapsed = array("d")  # 8 bytes a response instead of a float object's 32
     throttled = retries = dispatches = responses = ignored = 0
+    raw_run: object = _NO_RUN
+    acc = _RunAcc()
+    keep = False
+    canon, skipped, retry = _CANON, Outcome.SKIPPED.value, Action.RETRY.value
     for rec in records:
-        run_id = str(rec.get("run") or "unknown")
-        seen_runs[run_id] = None
-        if run is not None and run_id != run:
+        raw = rec.get("run")
+        if raw is not raw_run and not (type(raw) is str and raw == raw_run):
+            raw_run = raw  # records come grouped by run: this runs once a run
+            run_id = str(raw_run or "unknown")
+            seen_runs[run_id] = None
+            keep = run is None or run_id == run
+            if keep:
+                acc = runs.get(run_id) or runs.setdefault(run_id, _RunAcc())
+        if not keep:
             continue
-        acc = runs.get(run_id)
-        if acc is None:
-            acc = runs[run_id] = _RunAcc()
         ts = rec.get("ts")
         if isinstance(ts, str):
             acc.last_ts = ts
             if acc.first_ts is None:
                 acc.first_ts = ts
         event = rec.get("event")
-        peer = rec.get("peer_id")
         if event == "response":
             responses += 1
             status = rec.get("status")
-            code = rec.get("error_code")
             if status is None:
-                statuses["transport"] += 1
-                error_codes["transport"] += 1
+                status_counts["transport"] += 1
+                codes["transport"] += 1
                 transport[str(rec.get("error_msg") or "unknown")[:80]] += 1
             else:
-                statuses[str(status)] += 1
+                status_counts[status] += 1
+                code = rec.get("error_code")
                 if code:
-                    error_codes[str(code)] += 1
+                    codes[code] += 1
                 elif isinstance(status, int) and status >= 400:
-                    error_codes[f"http_{status}"] += 1
+                    codes[f"http_{status}"] += 1
                 if status == 429:
                     throttled += 1
-            if rec.get("action") == Action.RETRY.value:
+            if rec.get("action") == retry:
                 retries += 1
             ms = rec.get("elapsed_ms")
-            if isinstance(ms, int | float) and not isinstance(ms, bool):
-                elapsed.append(float(ms))
+            if type(ms) is float or (isinstance(ms, int | float) and not isinstance(ms, bool)):
+                elapsed.append(ms)
         elif event == "dispatch":
             dispatches += 1
             acc.dispatches += 1
+            peer = rec.get("peer_id")
             if isinstance(peer, str):
                 acc.open[peer] = None
                 open_peers[peer] = None
         elif event == "final":
-            raw = str(rec.get("outcome"))
-            outcome = _CANON.get(raw, raw)
+            given = rec.get("outcome")
+            outcome = canon.get(given) if type(given) is str else None
+            if outcome is None:
+                outcome = str(given)
             acc.counts[outcome] += 1
+            peer = rec.get("peer_id")
             if not isinstance(peer, str):
                 anonymous[outcome] += 1
                 continue
             acc.open.pop(peer, None)
             open_peers.pop(peer, None)
-            if outcome != Outcome.SKIPPED.value or peer not in latest:
+            if outcome != skipped or peer not in latest:
                 latest[peer] = outcome
         elif event == "run_started":
             acc.started = rec
@@ -235,6 +259,12 @@ def build_report(
             acc.finished = rec
         else:
             ignored += 1
+    error_codes: Counter[str] = Counter()
+    for code, n in codes.items():
+        error_codes[str(code)] += n
+    statuses: Counter[str] = Counter()
+    for status, n in status_counts.items():
+        statuses[str(status)] += n
     if run is not None and not runs:
         known = ", ".join(list(seen_runs)[-10:]) or "none"
         raise UsageError(
@@ -260,7 +290,7 @@ def build_report(
         dispatches=dispatches,
         responses=responses,
         duration_s=sum(s.duration_s for s in summaries),
-        latency=latency_stats(elapsed),
+        latency=latency_stats(sorted(elapsed)),
         runs=summaries,
         unfinished=len(unfinished),
         unfinished_peers=tuple(unfinished if include_peers else unfinished[:UNFINISHED_SHOWN]),

@@ -6,17 +6,25 @@ import contextlib
 import gc
 import json
 import random
-import re
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import structlog
 
 from bulkdel.clock import Clock
 from bulkdel.errors import ApiError, AuthError, InputError
-from bulkdel.models import Action, ApiResponse, LiveState, PeerInfo, VifInfo
-from bulkdel.planner import state_digest
+from bulkdel.jsonstream import NotStreamable, array_items
+from bulkdel.models import Action, ApiResponse, Inventory, Keep, LiveState, PeerInfo, Plan, VifInfo
+from bulkdel.planner import (
+    PlanBuilder,
+    PlanSummary,
+    StateDigest,
+    plan,
+    state_digest,
+    summarize,
+)
 from bulkdel.policy import Backoff, classify, retry_delay
 
 log = structlog.get_logger("bulkdel.state")
@@ -78,30 +86,57 @@ class _VifBuilder:
         self.families: dict[str, str] = {}
         self.statuses: dict[str, str] = {}
 
+    def parse(self, item: object) -> _Listed | None:
+        """(interface ID, peer IDs, peers) of `item`, IDs lowercased; None if it is malformed.
+
+        Peers that are not objects with a string `id` are left out (as the API never sends).
+        """
+        if not isinstance(item, dict) or not isinstance(vif_id := item.get("id"), str):
+            return None
+        peers = item.get("vif_peers") or []
+        if not isinstance(peers, list):
+            return None
+        try:  # the common case in one pass: of JSON values only an object has ["id"] and
+            ids = [p["id"].lower() for p in peers]  # only a string has .lower()
+        except (TypeError, KeyError, AttributeError):
+            peers = [p for p in peers if isinstance(p, dict) and isinstance(p.get("id"), str)]
+            ids = [p["id"].lower() for p in peers]
+        return vif_id.lower(), ids, peers
+
+    def families_of(self, peers: list[dict[str, Any]]) -> list[str]:
+        """The lowercase address family of each peer `parse` kept (absent: ipv4)."""
+        families = self.families
+        out = []
+        for p in peers:
+            family = p.get("address_family") or "ipv4"
+            if type(family) is str:
+                out.append(families.get(family) or families.setdefault(family, family.lower()))
+            else:
+                out.append(str(family).lower())
+        return out
+
     def add(self, item: object) -> bool:
         """Record the interface `item`; False (and nothing recorded) if it has no string id."""
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        listed = self.parse(item)
+        if listed is None:
             return False
-        raw_peers = item.get("vif_peers") or []
-        if not isinstance(raw_peers, list):
-            return False
-        families, statuses = self.families, self.statuses
-        vif_id = item["id"].lower()
+        self.record(item, listed)
+        return True
+
+    def record(self, item: Any, listed: _Listed) -> None:
+        """Record an interface `parse` accepted."""
+        statuses = self.statuses
+        vif_id, ids, raw = listed
         peers = []
-        for p in raw_peers:
-            if isinstance(p, dict) and isinstance(pid := p.get("id"), str):
-                family = p.get("address_family") or "ipv4"
-                if type(family) is str:
-                    family = families.get(family) or families.setdefault(family, family.lower())
-                else:
-                    family = str(family).lower()
-                status = str(p.get("status") or "")
-                status = statuses.setdefault(status, status)
-                peers.append(PeerInfo(pid.lower(), vif_id, family, status))
+        for pid, family, p in zip(ids, self.families_of(raw), raw, strict=True):
+            status = str(p.get("status") or "")
+            peers.append(PeerInfo(pid, vif_id, family, statuses.setdefault(status, status)))
         status = str(item.get("status") or "")
         status = statuses.setdefault(status, status)
         self.vifs.append(VifInfo(vif_id, tuple(peers), str(item.get("name") or ""), status))
-        return True
+
+
+_Listed = tuple[str, list[str], list[dict[str, Any]]]
 
 
 @contextlib.contextmanager
@@ -124,7 +159,7 @@ def build_state(vifs: Iterable[VifInfo]) -> LiveState:
 
 
 def load_state_file(path: str) -> tuple[LiveState, dict[str, Any]]:
-    """Read a saved ListVirtualInterfaces JSON (from `bulkdel export`)."""
+    """Read a saved ListVirtualInterfaces JSON (from `bulkdel export`), whole."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -152,86 +187,121 @@ def load_state_file(path: str) -> tuple[LiveState, dict[str, Any]]:
     return build_state(vifs_from_listing(doc, path)), doc
 
 
-def read_state_file(path: str) -> LiveState:
-    """`load_state_file(path)[0]`, without ever holding the whole JSON document.
+def read_state_file(
+    path: str, *, peers: AbstractSet[str] | None = None, digest: bool = True
+) -> LiveState:
+    """`load_state_file(path)[0]`, streamed: the JSON document is never held whole.
 
-    Each interface object is decoded on its own and turned into a record at once, so memory
-    stays near the size of the records (a 600k-interface listing: ~0.5 GB instead of ~1.5 GB).
+    With `peers`, only the interfaces that list one of them are kept: all that planning those
+    peers needs (a replay of a few thousand peers reads a 600k-interface listing into a few MB).
+    The digest covers every interface; `digest=False` leaves it "" (a run records none).
     Anything unusual (invalid JSON, a bad interface, a repeated key) is left to
     load_state_file, which reports it exactly as always.
     """
+    builder = _VifBuilder()
+    hashed = StateDigest()
+    account = hashed.add if digest else None
     try:
-        raw = Path(path).read_bytes()
-        text: str | None = raw.decode(json.detect_encoding(raw), "surrogatepass")
-    except (OSError, UnicodeDecodeError):
-        text = None
-    raw = b""  # as big as the file: free it before building records
+        with _gc_paused(), open(path, "rb") as fh:
+            for item, listed in _interfaces(fh):
+                if account is not None:
+                    account(listed[0], listed[1])
+                if peers is None or not peers.isdisjoint(listed[1]):
+                    builder.record(item, listed)
+            hexdigest = "" if not digest else hashed.hexdigest() or _sorted_digest(fh)
+        return LiveState(tuple(builder.vifs), hexdigest)
+    except (NotStreamable, OSError):
+        pass
+    state = load_state_file(path)[0]
+    vifs = state.vifs
+    if peers is not None:
+        vifs = tuple(v for v in vifs if not peers.isdisjoint([p.id for p in v.peers]))
+    return LiveState(vifs, state.digest if digest else "")
+
+
+def plan_state_file(
+    inventory: Inventory,
+    path: str,
+    *,
+    keep: Keep = Keep.IPV4,
+    skip: Mapping[str, str] | None = None,
+) -> Plan:
+    """`plan(inventory, read_state_file(path))`, planned while the file streams by.
+
+    Neither the document nor its interfaces are held: a million peers over 600k interfaces
+    plan in a few hundred MB. Listings the planner cannot take one interface at a time (a
+    peer or interface listed twice) and unusual files go the whole-listing way.
+    """
+    streamed = _stream_plan(inventory, path, keep, skip)
+    if isinstance(streamed, Plan):
+        return streamed
+    builder, digest = streamed
     with _gc_paused():
-        vifs = None if text is None else _stream_vifs(text)
-    text = None
-    if vifs is None:
-        return load_state_file(path)[0]
-    return build_state(vifs)
+        return builder.plan(digest)
 
 
-_WS = re.compile(r"[ \t\n\r]*")  # what json skips between tokens
+def summarize_state_file(
+    inventory: Inventory,
+    path: str,
+    *,
+    keep: Keep = Keep.IPV4,
+    skip: Mapping[str, str] | None = None,
+    protected_limit: int | None = None,
+) -> PlanSummary:
+    """`summarize(plan_state_file(...))` without a Decision per peer (what `bulkdel plan` shows)."""
+    streamed = _stream_plan(inventory, path, keep, skip)
+    if isinstance(streamed, Plan):
+        return summarize(streamed, protected_limit=protected_limit)
+    builder, digest = streamed
+    with _gc_paused():
+        return builder.summary(digest, protected_limit=protected_limit)
 
 
-def _skip(text: str, pos: int) -> int:
-    match = _WS.match(text, pos)
-    return match.end() if match else pos
-
-
-def _stream_vifs(text: str) -> list[VifInfo] | None:
-    """The records of `{..., "virtual_interfaces": [...], ...}`; None for anything else."""
-    decode, ws = json.JSONDecoder().raw_decode, _skip
-    builder: _VifBuilder | None = None
+def _stream_plan(
+    inventory: Inventory, path: str, keep: Keep, skip: Mapping[str, str] | None
+) -> tuple[PlanBuilder, str] | Plan:
+    builder = PlanBuilder(inventory, keep=keep, skip=skip)
     try:
-        pos = ws(text, 0)
-        if not text.startswith("{", pos):
+        with _gc_paused(), open(path, "rb") as fh:
+            digest = _feed(fh, builder)
+    except (NotStreamable, OSError):
+        digest = None
+    if digest is not None:
+        return builder, digest
+    requested = frozenset(r.peer_id for r in inventory.requested)
+    return plan(inventory, read_state_file(path, peers=requested), keep=keep, skip=skip)
+
+
+def _feed(fh: BinaryIO, builder: PlanBuilder) -> str | None:
+    """Plan the listing in `fh`; its digest, or None when the builder refuses it (or an item)."""
+    digest = StateDigest()
+    vifs = _VifBuilder()
+    parse, families_of, add, account = vifs.parse, vifs.families_of, builder.add, digest.add
+    for item in array_items(fh, "virtual_interfaces"):  # a million peers' hot loop: kept flat
+        listed = parse(item)
+        if listed is None or not add(listed[0], listed[1], families_of(listed[2])):
             return None
-        pos = ws(text, pos + 1)
-        while text.startswith('"', pos):
-            key, pos = decode(text, pos)
-            pos = ws(text, pos)
-            if not text.startswith(":", pos):
-                return None
-            pos = ws(text, pos + 1)
-            if key == "virtual_interfaces":
-                if builder is not None or not text.startswith("[", pos):
-                    return None  # a repeated key: json keeps the last one
-                builder = _VifBuilder()
-                pos = _stream_array(text, pos, builder)
-            else:
-                pos = decode(text, pos)[1]
-            pos = ws(text, pos)
-            if text.startswith("}", pos):
-                done = ws(text, pos + 1) == len(text)
-                return builder.vifs if done and builder is not None else None
-            if not text.startswith(",", pos):
-                return None
-            pos = ws(text, pos + 1)
-    except Exception:  # anything unusual: load_state_file reports it exactly
-        return None
-    return None
+        account(listed[0], listed[1])
+    return digest.hexdigest() or _sorted_digest(fh)
 
 
-def _stream_array(text: str, pos: int, builder: _VifBuilder) -> int:
-    """Record each interface of the array at `pos`; the position after it (ValueError if bad)."""
-    decode, ws = json.JSONDecoder().raw_decode, _skip
-    pos = ws(text, pos + 1)
-    if text.startswith("]", pos):
-        return pos + 1
-    while True:
-        item, pos = decode(text, pos)
-        if not builder.add(item):
-            raise ValueError("not an interface")
-        pos = ws(text, pos)
-        if text.startswith("]", pos):
-            return pos + 1
-        if not text.startswith(",", pos):
-            raise ValueError("expected , or ]")
-        pos = ws(text, pos + 1)
+def _sorted_digest(fh: BinaryIO) -> str:
+    """The digest of a listing whose interfaces are not in ID order: a second, sorting pass."""
+    fh.seek(0)
+    digest = StateDigest(in_order=False)
+    for _item, (vif_id, peer_ids, _peers) in _interfaces(fh):
+        digest.add(vif_id, peer_ids)
+    return digest.hexdigest() or ""
+
+
+def _interfaces(fh: BinaryIO) -> Iterator[tuple[Any, _Listed]]:
+    """Each listed interface with what `_VifBuilder.parse` makes of it (NotStreamable: bad)."""
+    parse = _VifBuilder().parse
+    for item in array_items(fh, "virtual_interfaces"):
+        listed = parse(item)
+        if listed is None:
+            raise NotStreamable
+        yield item, listed
 
 
 async def fetch_listing(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulkdel import audit
@@ -401,6 +401,77 @@ def test_read_audit_missing_file(tmp_path: Path) -> None:
     """A missing log is an AuditError that names it."""
     with pytest.raises(AuditError, match=r"cannot read audit log .*nope"):
         audit.read_audit(tmp_path / "nope")
+    with pytest.raises(AuditError, match=r"cannot read audit log .*nope"):
+        audit.iter_audit(tmp_path / "nope")
+
+
+_odd_lines = st.sampled_from(
+    [b"\n", b"  \n", b'{"v":1,"ts"\n', b"\x00\x00\x00\n", b"\r\n", audit.encode(disp())[:-1]]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.builds(audit.encode, records()), _odd_lines), min_size=1, max_size=40),
+    st.sampled_from([8, 64, 300, 64 << 10]),
+    st.booleans(),
+)
+def test_iter_audit_reads_what_decode_lines_reads(
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[bytes],
+    block: int,
+    torn_end: bool,
+) -> None:
+    """Block by block, any mix of records, blanks and torn lines reads as line by line does."""
+    data = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    if torn_end:
+        data += audit.encode(fin())[:25]
+    path = tmp_path_factory.mktemp("log") / "a.jsonl"
+    path.write_bytes(data)
+    want = audit.decode_lines(data.splitlines(keepends=True))
+    report = audit.ReadReport()
+    old, audit._BLOCK_BYTES = audit._BLOCK_BYTES, block
+    try:
+        got = list(audit.iter_audit(path, report=report))
+        without = list(audit.iter_audit(path, responses=False))
+    finally:
+        audit._BLOCK_BYTES = old
+    assert tuple(got) == want.records
+    assert (report.torn_tail, tuple(report.bad_lines)) == (want.torn_tail, want.bad_lines)
+    assert audit.read_audit(path) == want
+    # Left out or not, responses are the only difference.
+    assert [r for r in without if r["event"] != "response"] == [
+        r for r in got if r["event"] != "response"
+    ]
+
+
+def test_iter_audit_can_leave_responses_undecoded(tmp_path: Path) -> None:
+    """Writer-made response lines are skipped; a response laid out otherwise is still read."""
+    odd = {"v": 1, "run": RUN, "ts": TS, **{k: v for k, v in resp().items() if k not in HEAD}}
+    odd["event"] = "response"
+    path = tmp_path / "a.jsonl"
+    recs = [started(), disp(), resp(), fin(), finished()]
+    path.write_bytes(b"".join(audit.encode(r) for r in [*recs, odd]))
+    assert list(audit.iter_audit(path, responses=False)) == [
+        started(),
+        disp(),
+        fin(),
+        finished(),
+        odd,
+    ]
+    assert list(audit.iter_audit(path)) == [*recs, odd]
+
+
+def test_iter_audit_names_the_line_of_a_bad_record_in_a_block(tmp_path: Path) -> None:
+    """A record lacking fields deep inside a block is reported with its own line number."""
+    rec = disp()
+    del rec["attempt"]
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"".join([audit.encode(disp())] * 5 + [audit.encode(rec)]))
+    with pytest.raises(AuditError, match=":6: 'dispatch' record lacks attempt"):
+        list(audit.iter_audit(path))
+    with pytest.raises(AuditError, match=":6: 'dispatch' record lacks attempt"):
+        list(audit.iter_audit(path, responses=False))
 
 
 # --- writer ---------------------------------------------------------------------------------

@@ -174,6 +174,35 @@ def test_crashed_dispatch_then_final_in_later_run_is_finished() -> None:
     assert [r.unfinished for r in state.runs] == [1, 1]
 
 
+def test_peers_keep_their_first_appearance_order_across_redispatches() -> None:
+    """Every per-peer view lists peers in order of first appearance, whatever came later."""
+    state = fold(
+        [
+            disp("r1", P1),
+            disp("r1", P2),
+            fin("r1", P3, Outcome.DELETED),
+            fin("r1", P2, Outcome.FAILED),
+            fin("r1", P1, Outcome.FAILED),
+            disp("r2", P2),
+            disp("r2", P1),
+            fin("r2", P3, Outcome.SKIPPED),
+        ]
+    )
+    assert state.peer_order == (P1, P2, P3)
+    assert list(state.latest_final) == [P1, P2, P3]
+    assert list(state.dispatched_unfinished) == [P1, P2]
+    assert peers_to_replay(state) == [(P1, V1), (P2, V1)]
+    assert state.latest_final[P3] == LatestFinal(Outcome.DELETED, "r-deleted", "r1", V1)
+
+
+def test_a_dispatch_alone_gives_no_latest_final_but_a_place_in_order() -> None:
+    """A peer only ever dispatched is unfinished, in peer_order, and not in latest_final."""
+    state = fold([fin("r1", P2, Outcome.DEFERRED), disp("r1", P1)])
+    assert state.latest_final == {P2: LatestFinal(Outcome.DEFERRED, "r-deferred", "r1", V1)}
+    assert state.peer_order == (P2, P1)
+    assert peers_to_replay(state) == [(P2, V1), (P1, V1)]
+
+
 def test_retries_in_one_run_are_one_unfinished_peer() -> None:
     """Several dispatch attempts of one peer in one crashed run count once."""
     state = fold([disp("r1", P1, attempt=1), disp("r1", P1, attempt=2), disp("r1", P1, attempt=3)])

@@ -23,10 +23,14 @@ from bulkdel.models import (
 from bulkdel.planner import (
     GONE_REASON,
     MAX_NOTES_PER_KIND,
+    PlanBuilder,
+    StateDigest,
+    _plan_whole,
     choose_kept,
     plan,
     protected_reason,
     state_digest,
+    summarize,
 )
 
 
@@ -270,3 +274,93 @@ def test_plan_invariants(case: tuple[LiveState, Inventory, dict[str, str]], keep
                 assert fams[protected[0].peer_id] == keep.value
             same = [i for i, f in fams.items() if f == fams[protected[0].peer_id]]
             assert protected[0].peer_id == min(same)
+
+
+# --- planning interface by interface (PlanBuilder) -----------------------------------------------
+
+
+@st.composite
+def odd_fleets(draw: st.DrawFn) -> tuple[LiveState, Inventory, dict[str, str]]:
+    """Fleets as listings may really come: shuffled, IDs repeated, peers listed twice, IPv4."""
+    state, inventory, skip = draw(fleets())
+    vifs = list(state.vifs)
+    if draw(st.booleans()) and vifs:  # a peer listed by a second interface, or one repeated
+        donor = draw(st.sampled_from(vifs))
+        target = draw(st.sampled_from(vifs))
+        extra = donor.peers[0]
+        vifs[vifs.index(target)] = VifInfo(
+            target.id, (*target.peers, PeerInfo(extra.id, target.id, extra.address_family))
+        )
+    if draw(st.booleans()) and vifs:  # an interface ID listed twice
+        twin = draw(st.sampled_from(vifs))
+        vifs.append(VifInfo(twin.id, (PeerInfo(uid(9000), twin.id, "IPv6"),)))
+    shuffled: list[VifInfo] = draw(st.permutations(vifs))
+    return state_of(*shuffled), inventory, skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(fleets(), odd_fleets()), st.sampled_from(list(Keep)))
+def test_builder_plans_exactly_as_the_whole_listing(
+    case: tuple[LiveState, Inventory, dict[str, str]], keep: Keep
+) -> None:
+    """Interface by interface, or whole when refused: the same decisions, notes and digest."""
+    state, inventory, skip = case
+    whole = _plan_whole(inventory, state, keep, skip)
+    assert plan(inventory, state, keep=keep, skip=skip) == whole
+    builder = PlanBuilder(inventory, keep=keep, skip=skip)
+    fed = all(
+        builder.add(v.id, [p.id for p in v.peers], [p.address_family.lower() for p in v.peers])
+        for v in state.vifs
+    )
+    if fed:
+        assert builder.summary(state.digest, protected_limit=2) == summarize(
+            whole, protected_limit=2
+        )
+
+
+def test_builder_refuses_a_peer_listed_by_two_interfaces() -> None:
+    """The last listing owns a peer listed twice: only the whole listing can tell."""
+    builder = PlanBuilder(inv(A))
+    assert builder.add(V1, [A, B], ["ipv4", "ipv6"])
+    assert not builder.add(V2, [A], ["ipv4"])
+    assert builder.refused
+    assert not builder.add("v3", [C], ["ipv4"])
+
+
+def test_builder_refuses_an_interface_listed_twice_with_requested_peers() -> None:
+    """Interface IDs out of order are tracked; a second owning listing of one is refused."""
+    builder = PlanBuilder(inv(A, C, D))
+    assert builder.add(V2, [A], ["ipv4"])
+    assert builder.add(V1, [C], ["ipv4"])  # out of order: fine, but now checked
+    assert builder.add(V1, [B], ["ipv4"])  # no requested peer: cannot matter
+    assert not builder.add(V2, [D], ["ipv4"])
+
+
+def test_summary_counts_and_caps_protected_peers() -> None:
+    """A summary counts like Plan.counts() and keeps only the first protected decisions."""
+    vifs = [vif(f"v{i}", (f"p{i}", "ipv4")) for i in range(5)]
+    inventory = inv(*[f"p{i}" for i in range(5)], "gone-1")
+    builder = PlanBuilder(inventory)
+    for v in vifs:
+        assert builder.add(v.id, [p.id for p in v.peers], ["ipv4"])
+    summary = builder.summary("d", protected_limit=2)
+    assert summary.counts == plan(inventory, state_of(*vifs)).counts()
+    assert summary.counts == {"protected": 5, "gone": 1}
+    assert [d.peer_id for d in summary.protected] == ["p0", "p1"]
+    assert summary.protected[0].reason == protected_reason("v0")
+    assert summary.state_digest == "d"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=5), st.lists(st.text(max_size=5), max_size=3))))
+def test_streamed_digest_is_state_digest(listing: list[tuple[str, list[str]]]) -> None:
+    """Hashed as interfaces come (if in order), or held and sorted: always state_digest."""
+    vifs = [VifInfo(v, tuple(PeerInfo(p, v) for p in peers)) for v, peers in listing]
+    streamed, held = StateDigest(), StateDigest(in_order=False)
+    for v, peers in listing:
+        streamed.add(v, peers)
+        held.add(v, peers)
+    assert held.hexdigest() == state_digest(vifs)
+    lines = [f"{v}:{','.join(sorted(peers))}\n" for v, peers in listing]
+    in_order = lines == sorted(lines)
+    assert streamed.hexdigest() == (state_digest(vifs) if in_order else None)

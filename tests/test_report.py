@@ -260,6 +260,33 @@ def test_accepts_a_one_shot_iterator() -> None:
     assert build_report(gen).to_json() == build_report(records).to_json()
 
 
+def test_statuses_and_codes_count_by_their_text_and_latency_takes_ints() -> None:
+    """A status logged as 204 or "204" is one row; integer latencies count as numbers."""
+    log = simple_run()
+    log.records.append({"v": 1, "ts": "x", "run": "r1", "event": "response", "status": "204"})
+    log.records.append(
+        {"v": 1, "run": "r1", "event": "response", "status": 500, "error_code": 7, "elapsed_ms": 3}
+    )
+    log.records.append(
+        {"v": 1, "run": "r1", "event": "response", "status": 200, "elapsed_ms": True}
+    )
+    rep = build_report(log.records)
+    assert rep.statuses["204"] == 4
+    assert rep.error_codes["7"] == 1
+    assert rep.latency.count == 7
+    assert rep.latency.min == 1.0
+
+
+def test_runs_are_told_apart_by_equal_ids_not_identical_objects() -> None:
+    """Records of one run carry equal (not identical) run strings: still one run."""
+    log = simple_run()
+    for rec in log.records:
+        rec["run"] = "".join(["r", "1"])  # a new string object each time
+    rep = build_report(log.records)
+    assert [r.run for r in rep.runs] == ["r1"]
+    assert rep.runs[0].dispatches == 6
+
+
 def test_empty_log() -> None:
     """An empty log gives zeros and null latency, not an error."""
     rep = build_report([])

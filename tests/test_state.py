@@ -8,8 +8,17 @@ import pytest
 
 from bulkdel.clock import FakeClock
 from bulkdel.errors import ApiError, AuthError, InputError
-from bulkdel.models import ApiResponse
-from bulkdel.state import build_state, fetch_listing, load_state_file, vifs_from_listing
+from bulkdel.models import ApiResponse, Inventory, LiveState, Requested
+from bulkdel.planner import plan, summarize
+from bulkdel.state import (
+    build_state,
+    fetch_listing,
+    load_state_file,
+    plan_state_file,
+    read_state_file,
+    summarize_state_file,
+    vifs_from_listing,
+)
 
 Page = tuple[ApiResponse, dict[str, Any] | None]
 
@@ -184,3 +193,88 @@ async def test_malformed_live_listing_is_an_api_error() -> None:
     lister = ScriptedLister([(ApiResponse(status=200), {"virtual_interfaces": [{"name": "x"}]})])
     with pytest.raises(ApiError, match="live listing"):
         await fetch_state(lister, FakeClock())
+
+
+# --- streamed state files ---------------------------------------------------------------------
+
+
+def _fleet_file(tmp_path: Any, *, shuffle: bool = False, indent: int | None = 1) -> Any:
+    """A saved listing of a simulated fleet (API order: ascending IDs), as `bulkdel export`."""
+    import json
+    import random
+
+    from bulkdel.simulator import generate_fleet
+
+    listing = generate_fleet(60, seed=4).to_listing()
+    if shuffle:
+        random.Random(1).shuffle(listing["virtual_interfaces"])
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(listing, indent=indent))
+    return path
+
+
+def _inventory_of(state: LiveState, every: int) -> Inventory:
+    """Every `every`-th listed peer, plus one the listing does not have."""
+    peers = [p.id for v in state.vifs for p in v.peers][::every]
+    reqs = tuple(Requested(p, n) for n, p in enumerate([*peers, "0" * 36], start=1))
+    return Inventory("inv.csv", "0" * 64, reqs)
+
+
+@pytest.mark.parametrize(("shuffle", "indent"), [(False, 1), (True, None), (False, None)])
+def test_planning_a_state_file_as_it_streams_is_planning_it_whole(
+    tmp_path: Any, shuffle: bool, indent: int | None
+) -> None:
+    """plan_state_file and its summary match plan() over the whole file, digest included."""
+    path = _fleet_file(tmp_path, shuffle=shuffle, indent=indent)
+    whole = load_state_file(str(path))[0]
+    for every in (1, 2, 3):
+        inventory = _inventory_of(whole, every)
+        want = plan(inventory, whole)
+        assert plan_state_file(inventory, str(path)) == want
+        assert summarize_state_file(inventory, str(path), protected_limit=3) == summarize(
+            want, protected_limit=3
+        )
+
+
+def test_a_listing_the_planner_refuses_is_planned_whole(tmp_path: Any) -> None:
+    """A peer listed by two interfaces is planned over the whole listing, as plan() does."""
+    import json
+
+    doc = {
+        "virtual_interfaces": [
+            {"id": "v1", "vif_peers": [{"id": "a"}, {"id": "b"}]},
+            {"id": "v2", "vif_peers": [{"id": "a", "address_family": "ipv6"}]},
+        ]
+    }
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc))
+    inventory = Inventory("inv.csv", "", (Requested("a", 1), Requested("b", 2)))
+    want = plan(inventory, load_state_file(str(path))[0])
+    assert plan_state_file(inventory, str(path)) == want
+    assert [d.vif_id for d in want.decisions] == ["v2", "v1"]  # the last listing owns `a`
+
+
+def test_planning_a_broken_state_file_reports_it(tmp_path: Any) -> None:
+    """A bad interface deep in the file is the same InputError as reading it whole."""
+    path = tmp_path / "state.json"
+    path.write_text('{"virtual_interfaces": [{"id": "v1", "vif_peers": []}, {"name": "x"}]}')
+    inventory = Inventory("inv.csv", "", (Requested("a", 1),))
+    with pytest.raises(InputError, match=r"virtual_interfaces\[1\]"):
+        plan_state_file(inventory, str(path))
+    with pytest.raises(InputError, match=r"virtual_interfaces\[1\]"):
+        summarize_state_file(inventory, str(path))
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_state_file_of_some_peers_keeps_only_their_interfaces(tmp_path: Any, shuffle: bool) -> None:
+    """With peers, only interfaces listing one are kept; the digest is still the whole one's."""
+    path = _fleet_file(tmp_path, shuffle=shuffle)
+    whole = load_state_file(str(path))[0]
+    wanted = frozenset(p.id for p in whole.vifs[3].peers[:1]) | {whole.vifs[7].peers[-1].id}
+    some = read_state_file(str(path), peers=wanted)
+    assert {v.id for v in some.vifs} == {whole.vifs[3].id, whole.vifs[7].id}
+    assert set(some.vifs) <= set(whole.vifs)
+    assert some.digest == whole.digest
+    assert read_state_file(str(path), peers=wanted, digest=False).digest == ""
+    inventory = Inventory("inv.csv", "", tuple(Requested(p, 1) for p in sorted(wanted)))
+    assert plan(inventory, some) == plan(inventory, whole)
