@@ -1,6 +1,7 @@
 """The audit log: schema v1 records, building and reading them.
 
-Pure core: record builders, `new_run_id`, `decode_lines`. Shell: `read_audit` (streams a file).
+Pure core: record builders, `new_run_id`, `decode_lines`. Shell: `iter_audit` (streams a file
+a block at a time; fold and report consume it without holding the records) and `read_audit`.
 The file itself (`format_ts`, `encode`, `AuditWriter`, `FsyncPolicy`, `LockInfo`) lives in
 `bulkdel.auditfile` and is re-exported here, so `audit.AuditWriter.open(...)` keeps working.
 """

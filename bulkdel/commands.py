@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sys
@@ -17,6 +18,7 @@ from bulkdel.ids import is_canonical_uuid
 from bulkdel.inventory import read_inventory
 from bulkdel.models import Inventory, Keep, Outcome, Plan, Planned, Requested, StopReason
 from bulkdel.planfile import write_private
+from bulkdel.planner import PlanSummary, summarize
 from bulkdel.runner import RunRequest, RunSettings, RunSummary, abs_source, execute_run
 from bulkdel.window import WindowSpec
 
@@ -29,50 +31,65 @@ log = structlog.get_logger("bulkdel")
 # -- plan ----------------------------------------------------------------------------------------
 
 
-def render_plan(plan: Plan, fmt: str, *, limit: int = 50) -> str:
+def render_plan(plan: Plan | PlanSummary, fmt: str, *, limit: int = 50) -> str:
     """Counts by planned outcome, protected peers with reasons, notes (pure)."""
-    protected = [d for d in plan.decisions if d.planned is Planned.PROTECTED]
+    summary = plan if isinstance(plan, PlanSummary) else summarize(plan)
+    protected = summary.protected
     if fmt == "json":
         return json.dumps(
             {
-                "counts": plan.counts(),
+                "counts": dict(summary.counts),
                 "protected": [
                     {"peer_id": d.peer_id, "vif_id": d.vif_id, "reason": d.reason}
                     for d in protected
                 ],
-                "notes": list(plan.notes),
-                "state_digest": plan.state_digest,
+                "notes": list(summary.notes),
+                "state_digest": summary.state_digest,
             },
             indent=2,
         )
     lines = ["planned:"]
-    for name, count in sorted(plan.counts().items()):
+    for name, count in sorted(summary.counts.items()):
         lines.append(f"  {name:<10} {count}")
     if protected:
         lines.append("protected (kept, never deleted):")
         for d in protected[:limit]:
             lines.append(f"  {d.peer_id}  {d.reason}")
-        if len(protected) > limit:
-            lines.append(f"  ... and {len(protected) - limit} more (use --format json)")
-    if plan.notes:
+        total = summary.counts.get("protected", 0)
+        if total > limit:
+            lines.append(f"  ... and {total - limit} more (use --format json)")
+    if summary.notes:
         lines.append("notes:")
-        lines.extend(f"  {n}" for n in plan.notes[:limit])
+        lines.extend(f"  {n}" for n in summary.notes[:limit])
     return "\n".join(lines)
 
 
 async def _state_and_plan(
-    conn: ConnOptions, inventory: Inventory, keep: Keep, state_file: str | None
-) -> Plan:
+    conn: ConnOptions,
+    inventory: Inventory,
+    keep: Keep,
+    state_file: str | None,
+    *,
+    protected_limit: int | None = None,
+    whole: bool = True,
+) -> Plan | PlanSummary:
+    """The plan (`whole`), or only its summary: a --state file is planned as it streams by."""
     from bulkdel.clock import SystemClock
     from bulkdel.planner import plan as make_plan
-    from bulkdel.state import fetch_state, read_state_file
+    from bulkdel.state import fetch_state, plan_state_file, summarize_state_file
 
-    if state_file:
-        state = read_state_file(state_file)
+    p: Plan | PlanSummary
+    if state_file and whole:
+        p = plan_state_file(inventory, state_file, keep=keep)
+    elif state_file:
+        p = summarize_state_file(inventory, state_file, keep=keep, protected_limit=protected_limit)
     else:
         async with open_client(conn) as client:
             state = await fetch_state(client, SystemClock())
-    p = make_plan(inventory, state, keep=keep)
+        p = make_plan(inventory, state, keep=keep)
+        del state
+        if not whole:
+            p = summarize(p, protected_limit=protected_limit)
     for note in p.notes:
         log.warning("plan.note", note=note)
     return p
@@ -93,10 +110,17 @@ async def plan_command(
 
     project_id = conn.resolved_project_id()
     inv = read_inventory(inventory, project_id=project_id, skip_invalid=skip_invalid)
+    gc.freeze()  # a million acyclic records: keep the cyclic GC from rescanning them
     _log_inventory(inv)
-    p = await _state_and_plan(conn, inv, Keep(keep), state_file)
+    # Without --out only the summary is shown: no Decision per peer is kept (a million peers
+    # plan in a few hundred MB). The table shows the first 50 protected peers, JSON all.
+    limit = None if fmt == "json" else 50
+    p = await _state_and_plan(
+        conn, inv, Keep(keep), state_file, protected_limit=limit, whole=out is not None
+    )
     text = render_plan(p, fmt)
     if out:
+        assert isinstance(p, Plan)
         digest = write_plan(
             out,
             p,
@@ -274,23 +298,32 @@ async def replay_command(
     state_file: str | None,
 ) -> int:
     """`bulkdel replay`: re-run peers whose latest outcome is in --only, or unfinished."""
-    from bulkdel.audit import read_audit
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bulkdel.audit import ReadReport, iter_audit
     from bulkdel.fold import fold, peers_to_replay
 
     try:
         wanted = frozenset(Outcome(x.strip()) for x in only.split(",") if x.strip())
     except ValueError:
         raise UsageError(f"--only {only!r}: use outcomes such as failed,deferred,unknown") from None
-    read = read_audit(audit_file)
+    # Streamed: the log's records are folded as they are read, never held all at once. Its
+    # sha256 is taken meanwhile by a thread (hashlib lets go of the GIL): a second core's work.
+    read = ReadReport()
+    with ThreadPoolExecutor(1) as pool:
+        hashing = pool.submit(_file_sha256, audit_file)
+        state = fold(iter_audit(audit_file, report=read, responses=False))
+        digest = hashing.result()
+    gc.freeze()  # a million acyclic records: keep the cyclic GC from rescanning them
     if read.torn_tail:
         log.warning(
             "audit.torn_tail",
             path=audit_file,
             hint="the last line was cut by a crash; it is ignored",
         )
-    state = fold(read.records)
     peers = peers_to_replay(state, wanted)
-    peers += _unrecorded_peers(state, {p for p, _ in peers})
+    if any(run.finished is None for run in state.runs):  # only a crashed run leaves any
+        peers += _unrecorded_peers(state, {p for p, _ in peers})
     forged = [pid for pid, _vif in peers if not is_canonical_uuid(pid)]
     if forged:
         raise InputError(
@@ -300,7 +333,6 @@ async def replay_command(
             column="peer_id",
             fix="the log was edited or is not a bulkdel audit log; replay from an intact copy",
         )
-    digest = await anyio.to_thread.run_sync(_file_sha256, audit_file)
     inv = Inventory(
         source=f"replay:{audit_file}",
         sha256=digest,
@@ -308,11 +340,15 @@ async def replay_command(
     )
     log.info("replay.selected", peers=len(peers), only=sorted(wanted))
     target = audit_path or audit_file
+    resumed_from = [r.run for r in state.runs]
+    del state  # a million peers' latest outcomes: not needed any more
     live = None
     if state_file:
         from bulkdel.state import read_state_file
 
-        live = read_state_file(state_file)
+        # Only the interfaces of the selected peers: all their plan needs. A run records no
+        # state digest, so none is computed.
+        live = read_state_file(state_file, peers=frozenset(pid for pid, _ in peers), digest=False)
     req = RunRequest(
         audit_path=target,
         project_id=conn.resolved_project_id(),
@@ -322,7 +358,7 @@ async def replay_command(
         state=live,
         window=window,
         command="replay",
-        extra_started={"replay_of": audit_file, "resumed_from_runs": [r.run for r in state.runs]},
+        extra_started={"replay_of": audit_file, "resumed_from_runs": resumed_from},
     )
     if not peers:
         print(
@@ -338,13 +374,13 @@ async def replay_command(
 
 def report_command(audit_file: str, run_id: str | None, fmt: str, *, peers: bool = False) -> str:
     """`bulkdel report`; with `peers`, every peer's latest outcome across the runs."""
-    from bulkdel.audit import read_audit
+    from bulkdel.audit import ReadReport, iter_audit
     from bulkdel.report import build_report, render
 
-    read = read_audit(audit_file)
+    read = ReadReport()
+    rep = build_report(iter_audit(audit_file, report=read), run=run_id, include_peers=peers)
     if read.torn_tail:
         log.warning("audit.torn_tail", path=audit_file, hint="last line cut by a crash; ignored")
-    rep = build_report(read.records, run=run_id, include_peers=peers)
     text = render(rep, "json" if fmt == "json" else "markdown" if fmt == "markdown" else "table")
     if peers and fmt != "json" and rep.by_peer is not None:
         rows = [
@@ -439,5 +475,10 @@ def _line_naming(path: str, peer_id: str) -> int | None:
 
 
 def _file_sha256(path: str) -> str:
+    # Big reads: beside CPU-bound work, each hand-over of the GIL to this thread can wait out a
+    # 5 ms switch interval (hashing itself runs without the GIL).
+    sha = hashlib.sha256()
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+        while chunk := fh.read(16 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()

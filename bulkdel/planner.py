@@ -46,6 +46,9 @@ GONE_REASON = "not listed by any virtual interface"
 MAX_NOTES_PER_KIND = 100
 
 _PEER_ID = attrgetter("peer_id")
+_MISMATCH = "... and {n} more peers whose inventory vif_id disagrees with live state"
+_RELISTED = "... and {n} more peers recorded as done earlier are still listed"
+_REPEATED = "... and {n} more repeated peer IDs ignored"
 
 
 def protected_reason(vif_id: str) -> str:
@@ -137,6 +140,20 @@ def _kept_id(peer_ids: Sequence[str], families: Sequence[str], wanted: str) -> s
     return min(matching or peer_ids)
 
 
+def _mismatch_note(peer_id: str, claimed: str, vif_id: str) -> str:
+    return (
+        f"peer {peer_id}: inventory says virtual interface {claimed}, live state lists it "
+        f"under {vif_id}; using {vif_id}"
+    )
+
+
+def _relisted_note(peer_id: str, recorded: str, vif_id: str) -> str:
+    return (
+        f"peer {peer_id}: an earlier run recorded it as {recorded!r} but virtual interface "
+        f"{vif_id} still lists it; planned again"
+    )
+
+
 class _Notes:
     """Collects notes of one kind, capped at MAX_NOTES_PER_KIND."""
 
@@ -208,11 +225,11 @@ class PlanBuilder:
         self._invalid = inventory.invalid
         self._skip = skip or {}
         self._wanted = keep.value
-        self._mismatch = _Notes(
-            "... and {n} more peers whose inventory vif_id disagrees with live state"
+        self._mismatch, self._relisted, self._dup = (
+            _Notes(_MISMATCH),
+            _Notes(_RELISTED),
+            _Notes(_REPEATED),
         )
-        self._relisted = _Notes("... and {n} more peers recorded as done earlier are still listed")
-        self._dup = _Notes("... and {n} more repeated peer IDs ignored")
         requested = inventory.requested
         index = dict(zip(map(_PEER_ID, requested), range(len(requested)), strict=True))
         if len(index) != len(requested):
@@ -291,15 +308,9 @@ class PlanBuilder:
             else:
                 yield pid, delete, vif_id, ""
             if r.vif_id is not None and r.vif_id != vif_id:
-                self._mismatch.add(
-                    f"peer {pid}: inventory says virtual interface {r.vif_id}, live state "
-                    f"lists it under {vif_id}; using {vif_id}"
-                )
+                self._mismatch.add(_mismatch_note(pid, r.vif_id, vif_id))
             if pid in skip:
-                self._relisted.add(
-                    f"peer {pid}: an earlier run recorded it as {skip[pid]!r} but virtual "
-                    f"interface {vif_id} still lists it; planned again"
-                )
+                self._relisted.add(_relisted_note(pid, skip[pid], vif_id))
         for row in self._invalid:
             yield row.raw, Planned.INVALID, None, row.reason
 
@@ -353,9 +364,7 @@ def _plan_whole(
     inventory: Inventory, state: LiveState, keep: Keep, skip: Mapping[str, str]
 ) -> Plan:
     """The rules over the whole listing at once: what PlanBuilder refuses (repeated listings)."""
-    mismatch = _Notes("... and {n} more peers whose inventory vif_id disagrees with live state")
-    relisted = _Notes("... and {n} more peers recorded as done earlier are still listed")
-    dup = _Notes("... and {n} more repeated peer IDs ignored")
+    mismatch, relisted, dup = _Notes(_MISMATCH), _Notes(_RELISTED), _Notes(_REPEATED)
     requested = _dedupe(inventory.requested, dup)
 
     # A peer listed twice belongs to the last interface listing it.
@@ -396,15 +405,9 @@ def _plan_whole(
         else:
             append(Decision(pid, Planned.DELETE, vif_id))
         if r.vif_id is not None and r.vif_id != vif_id:
-            mismatch.add(
-                f"peer {pid}: inventory says virtual interface {r.vif_id}, live state "
-                f"lists it under {vif_id}; using {vif_id}"
-            )
+            mismatch.add(_mismatch_note(pid, r.vif_id, vif_id))
         if pid in skip:
-            relisted.add(
-                f"peer {pid}: an earlier run recorded it as {skip[pid]!r} but virtual "
-                f"interface {vif_id} still lists it; planned again"
-            )
+            relisted.add(_relisted_note(pid, skip[pid], vif_id))
     decisions.extend(
         Decision(row.raw, Planned.INVALID, None, row.reason) for row in inventory.invalid
     )

@@ -163,10 +163,9 @@ def _resume_info(req: RunRequest) -> tuple[dict[str, str], list[str] | None]:
     from bulkdel.fold import fold, peers_to_skip
 
     try:
-        read = audit.read_audit(req.audit_path)
+        state = fold(audit.iter_audit(req.audit_path, responses=False))
     except FileNotFoundError:
         return {}, []
-    state = fold(read.records)
     return dict(peers_to_skip(state)), [r.run for r in state.runs]
 
 
