@@ -33,7 +33,7 @@ _FAR_PAST = -(2**62)  # a TAT this old means a full bucket
 #: A sleeper woken this close to its grant time proceeds (timer and float rounding).
 _WAKE_TOLERANCE_NS = 1_000
 #: The configured rate is paced at this fraction of itself (see RateLimiter.__init__).
-JITTER_MARGIN = 0.995
+JITTER_MARGIN = 0.99
 
 
 # --- pure core ----------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ class RateLimiter:
         self._cooldown_s = cooldown_s
         self._probe = probe
         # Hard ceiling at the configured rate; never changes.
-        # 0.5 % under the configured rate: the grants keep one request per 200 of slack for
+        # 1 % under the configured rate: the grants keep one request per 100 of slack for
         # requests that bunch up on their way to the server (loop stalls, a busy server).
         self._hard_interval = interval_ns(rate * JITTER_MARGIN) if rate is not None else 0
         self._hard_tat = _FAR_PAST
