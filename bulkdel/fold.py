@@ -6,12 +6,12 @@ and which were on the wire when a run crashed.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 from bulkdel.errors import AuditError
+from bulkdel.gcpause import gc_paused
 from bulkdel.models import Outcome, StopReason
 
 #: `bulkdel replay` re-runs these by default (`--only`).
@@ -75,13 +75,8 @@ class AuditState:
 
 def fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
     """Fold decoded records (any number of runs, in log order) into an AuditState."""
-    enabled = gc.isenabled()
-    gc.disable()  # a million small lists, no cycles: the cyclic GC only costs time here
-    try:
+    with gc_paused():
         return _fold(records)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 #: One string object per outcome, and per repeated reason (a million "204"s): the fold keeps

@@ -9,7 +9,6 @@ bulk (checked with a few C-level passes), and any other line goes through the pa
 from __future__ import annotations
 
 import codecs
-import gc
 import gzip
 import hashlib
 import io
@@ -22,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from bulkdel.errors import InputError
+from bulkdel.gcpause import gc_paused
 from bulkdel.inventory_formats import (
     EXAMPLE_ID,
     PEER_KEYS,
@@ -400,20 +400,17 @@ def read_inventory(
         msg = f"cannot open the inventory: {exc.strerror or exc}"
         raise input_error(source, None, msg, "check the path and its permissions") from None
     raw = _Source(file, hashing=True)
-    # A million rows allocate a million acyclic records; the cyclic GC would rescan them over
-    # and over while they are built. Restored on exit.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        rows = _rows(raw, path, source)
-        inventory = collect(rows, source=source, project_id=project_id, skip_invalid=skip_invalid)
-        raw.drain()
+        with gc_paused():
+            rows = _rows(raw, path, source)
+            inventory = collect(
+                rows, source=source, project_id=project_id, skip_invalid=skip_invalid
+            )
+            raw.drain()
     except (OSError, EOFError, zlib.error) as exc:
         fix = "check the file; a .gz may be truncated or corrupt (test it with gunzip -t)"
         raise input_error(source, None, f"cannot read the inventory: {exc}", fix) from None
     finally:
-        if gc_was_enabled:
-            gc.enable()
         if path != "-":
             file.close()
     return replace(inventory, source=path, sha256=raw.sha.hexdigest())

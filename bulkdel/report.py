@@ -7,7 +7,6 @@ the audit log is append-only with one writer, so file order is time order.
 
 from __future__ import annotations
 
-import gc
 import json
 from array import array
 from collections import Counter
@@ -17,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bulkdel.errors import UsageError
+from bulkdel.gcpause import gc_paused
 from bulkdel.models import Action, Outcome
 
 _NO_RUN = object()  # no record read yet
@@ -170,13 +170,8 @@ def build_report(
     does not hide the earlier outcome it stands for. `include_peers` adds `by_peer` and lists
     every unfinished peer (large for big inventories).
     """
-    enabled = gc.isenabled()
-    gc.disable()  # a million peers in dicts, no cycles: the cyclic GC would only rescan them
-    try:
+    with gc_paused():
         return _build(records, run, include_peers)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(records: Iterable[Mapping[str, Any]], run: str | None, include_peers: bool) -> Report:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import random
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,6 +13,7 @@ import structlog
 
 from bulkdel.clock import Clock
 from bulkdel.errors import ApiError, AuthError, InputError
+from bulkdel.gcpause import gc_paused
 from bulkdel.jsonstream import NotStreamable, array_items
 from bulkdel.models import Action, ApiResponse, Inventory, Keep, LiveState, PeerInfo, Plan, VifInfo
 from bulkdel.planner import (
@@ -63,7 +62,7 @@ def vifs_from_listing(doc: Mapping[str, Any], source: str = "listing") -> list[V
             fix="pass a file written by `bulkdel export`",
         )
     builder = _VifBuilder()
-    with _gc_paused():
+    with gc_paused():
         for n, item in enumerate(items):
             if not builder.add(item):
                 raise InputError(
@@ -139,19 +138,6 @@ class _VifBuilder:
 _Listed = tuple[str, list[str], list[dict[str, Any]]]
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building a million acyclic records makes the cyclic GC rescan the growing heap over and
-    # over (measured: 3/4 of the time of loading a 600k-interface listing). Restored on exit.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def build_state(vifs: Iterable[VifInfo]) -> LiveState:
     """Freeze interfaces into a LiveState with its digest."""
     vif_tuple = tuple(vifs)
@@ -167,7 +153,7 @@ def load_state_file(path: str) -> tuple[LiveState, dict[str, Any]]:
             f"cannot read state file: {exc.strerror}", file=path, fix="check the --state path"
         ) from None
     try:
-        with _gc_paused():
+        with gc_paused():
             doc = json.loads(raw)
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
@@ -202,7 +188,7 @@ def read_state_file(
     hashed = StateDigest()
     account = hashed.add if digest else None
     try:
-        with _gc_paused(), open(path, "rb") as fh:
+        with gc_paused(), open(path, "rb") as fh:
             for item, listed in _interfaces(fh):
                 if account is not None:
                     account(listed[0], listed[1])
@@ -236,7 +222,7 @@ def plan_state_file(
     if isinstance(streamed, Plan):
         return streamed
     builder, digest = streamed
-    with _gc_paused():
+    with gc_paused():
         return builder.plan(digest)
 
 
@@ -253,7 +239,7 @@ def summarize_state_file(
     if isinstance(streamed, Plan):
         return summarize(streamed, protected_limit=protected_limit)
     builder, digest = streamed
-    with _gc_paused():
+    with gc_paused():
         return builder.summary(digest, protected_limit=protected_limit)
 
 
@@ -262,7 +248,7 @@ def _stream_plan(
 ) -> tuple[PlanBuilder, str] | Plan:
     builder = PlanBuilder(inventory, keep=keep, skip=skip)
     try:
-        with _gc_paused(), open(path, "rb") as fh:
+        with gc_paused(), open(path, "rb") as fh:
             digest = _feed(fh, builder)
     except (NotStreamable, OSError):
         digest = None
