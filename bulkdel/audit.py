@@ -2,8 +2,8 @@
 
 Pure core: record builders, `new_run_id`, `decode_lines`. Shell: `iter_audit` (streams a file
 a block at a time; fold and report consume it without holding the records) and `read_audit`.
-The file itself (`format_ts`, `encode`, `AuditWriter`, `FsyncPolicy`, `LockInfo`) lives in
-`bulkdel.auditfile` and is re-exported here, so `audit.AuditWriter.open(...)` keeps working.
+The writer (`bulkdel.auditfile`) and the line encoding (`bulkdel.encoding`) are re-exported
+here, so `audit.AuditWriter.open(...)` and `audit.encode(...)` keep working.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from bulkdel.auditfile import AuditWriter, FsyncPolicy, LockInfo, encode, format_ts
+from bulkdel.auditfile import AuditWriter, FsyncPolicy, LockInfo
+from bulkdel.encoding import encode, format_ts
 from bulkdel.errors import AuditError
 from bulkdel.gcpause import gc_paused
 from bulkdel.models import Action, Outcome, StopReason

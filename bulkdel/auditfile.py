@@ -1,7 +1,7 @@
-"""The audit log on disk: its line encoding and the one writer (append-only, locked, fsync).
+"""The audit log on disk: the one writer (append-only, locked, fsync).
 
-`format_ts` and `encode` fix how a record looks in the file; `AuditWriter` is the only code
-that appends to it. Records themselves are built and read in `bulkdel.audit`.
+`AuditWriter` is the only code that appends to it; `bulkdel.encoding` fixes how a record looks
+in the file. Records themselves are built and read in `bulkdel.audit`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import socket
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from bulkdel.clock import Clock, SystemClock
+from bulkdel.encoding import encode, format_ts
 from bulkdel.errors import AuditError
 
 
@@ -30,32 +30,6 @@ class FsyncPolicy(StrEnum):
     ALWAYS = "always"
     BATCH = "batch"
     NEVER = "never"
-
-
-def format_ts(dt: datetime) -> str:
-    """RFC 3339 UTC with exactly milliseconds and `Z`; sub-millisecond digits are truncated."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError("format_ts needs a timezone-aware datetime; use datetime.now(UTC)")
-    if dt.utcoffset():
-        dt = dt.astimezone(UTC)
-    # isoformat truncates (never rounds) to the requested precision.
-    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-# --- encoding (pure) ------------------------------------------------------------------------
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def encode(record: Mapping[str, Any]) -> bytes:
-    """One compact JSON line ending in `\\n`; StrEnums encode as their values, NaN is refused."""
-    try:
-        text = _ENCODER.encode(record)
-    except (TypeError, ValueError) as exc:
-        raise AuditError(f"cannot encode audit record {record.get('event')!r}: {exc}") from exc
-    # A lone surrogate (a server's "\ud800" escape) becomes the JSON escape it came from, so
-    # the line stays valid UTF-8 and decodes back to the same string.
-    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 # --- writer (shell) -------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from typing import Protocol
 import anyio
 import anyio.lowlevel
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class Clock(Protocol):
     """Monotonic seconds, wall-clock UTC and sleeping."""
@@ -19,6 +21,10 @@ class Clock(Protocol):
 
     def wall(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+    def wall_ms(self) -> int:
+        """`wall()` as whole milliseconds since the Unix epoch (cheap: for audit timestamps)."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -34,6 +40,9 @@ class SystemClock:
 
     def wall(self) -> datetime:
         return datetime.now(UTC)
+
+    def wall_ms(self) -> int:
+        return time.time_ns() // 1_000_000
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(0.0, seconds))
@@ -53,6 +62,9 @@ class FakeClock:
 
     def wall(self) -> datetime:
         return self._wall_start + timedelta(seconds=self._now - self._start)
+
+    def wall_ms(self) -> int:
+        return (self.wall() - _EPOCH) // timedelta(milliseconds=1)
 
     def advance(self, seconds: float) -> None:
         self._now += max(0.0, seconds)

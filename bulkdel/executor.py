@@ -13,7 +13,6 @@ import random
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import anyio
 import anyio.abc
@@ -22,6 +21,7 @@ import structlog
 from bulkdel import audit
 from bulkdel.clock import Clock
 from bulkdel.control import Control, exit_code_for, stop_text
+from bulkdel.encoding import format_ts_ms
 from bulkdel.models import Action, ApiResponse, Decision, Outcome, Planned, StopReason
 from bulkdel.policy import Backoff, RetryKind, classify, retry_delay
 from bulkdel.seams import AuditSink, Deleter, Limiter, Progress
@@ -129,17 +129,17 @@ class Executor:
         self._blocked: dict[str, deque[_Job]] = {}
         self._ready: deque[_Job] = deque()
         self._changed = anyio.Event()
+        self._waiters = 0  # workers inside _wait_change
         self._auth_failed = False
-        self._ts_key: datetime | None = None
+        self._ts_ms = -1
         self._ts_text = ""
 
     def _ts(self) -> str:
         # Three records per peer share a millisecond more often than not: format it once.
-        now = self.clock.wall()
-        key = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
-        if key != self._ts_key:
-            self._ts_key = key
-            self._ts_text = audit.format_ts(key)
+        ms = self.clock.wall_ms()
+        if ms != self._ts_ms:
+            self._ts_ms = ms
+            self._ts_text = format_ts_ms(ms)
         return self._ts_text
 
     # -- public ----------------------------------------------------------------------------------
@@ -255,16 +255,24 @@ class Executor:
                 del self._blocked[job.vif_id]
         self._wake()
 
-    def _wake(self) -> None:
+    def _wake(self, *, always: bool = False) -> None:
+        if not (self._waiters or always):
+            return  # nobody waits for a lane or the budget: skip making a new event
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
 
     async def _wait_change(self, due_in: float | None) -> None:
         """Wait until a lane or the budget frees, or (if given) `due_in` clock seconds."""
+        self._waiters += 1
+        try:
+            await self._wait_for(self._changed, due_in)
+        finally:
+            self._waiters -= 1
+
+    async def _wait_for(self, changed: anyio.Event, due_in: float | None) -> None:
         if due_in is None:
-            await self._changed.wait()
+            await changed.wait()
             return
-        changed = self._changed
         async with anyio.create_task_group() as tg:
 
             async def sleeper() -> None:
@@ -280,7 +288,7 @@ class Executor:
 
     async def _watch_stop(self, work: anyio.CancelScope) -> None:
         await self.control.stop_event.wait()
-        self._wake()  # workers waiting for a lane or budget look again, see the stop, and end
+        self._wake(always=True)  # workers waiting for a lane or budget look again and end
         if not self.control.cancel_event.is_set():
             log.info(
                 "run.draining",
