@@ -147,6 +147,7 @@ class DcClient:
         self.session = session
         self.timeout_s = timeout_s
         self._base = f"{self.endpoint}/v3/{project_id}/dcaas"
+        self._peers = f"{self._base}/vif-peers/"
         self._proxy = proxy_for(self.endpoint)
 
     @property
@@ -166,7 +167,7 @@ class DcClient:
         if not is_canonical_uuid(peer_id):
             # Last line of defence: every input path validates IDs; reaching here is a bug.
             raise ValueError(f"refusing to build a DELETE URL from a non-UUID peer ID {peer_id!r}")
-        resp, _ = await self._request("DELETE", f"{self._base}/vif-peers/{peer_id}", {})
+        resp, _ = await self._request("DELETE", self._peers + peer_id, None)
         return resp
 
     async def list_virtual_interfaces(
@@ -181,15 +182,9 @@ class DcClient:
         )
 
     async def _request(
-        self, method: str, url: str, params: dict[str, str], *, want_body: bool = False
+        self, method: str, url: str, params: dict[str, str] | None, *, want_body: bool = False
     ) -> tuple[ApiResponse, dict[str, Any] | None]:
-        # Sorted query, as the official SDK sends it; AK/SK signs exactly what goes out.
-        # Encoded exactly as the signer's canonical query (quote, safe="~"), and sent as is.
-        query = "&".join(
-            f"{urllib.parse.quote(k, safe='~')}={urllib.parse.quote(v, safe='~')}"
-            for k, v in sorted(params.items())
-        )
-        full = f"{url}?{query}" if query else url
+        full = f"{url}?{_query(params)}" if params else url
         headers: dict[str, str] = {"Accept": "application/json"}
         started = time.perf_counter()
         try:
@@ -225,11 +220,14 @@ class DcClient:
         except OSError as exc:
             return self._transport(type(exc).__name__, _short(exc), started), None
         elapsed = (time.perf_counter() - started) * 1000
-        code, msg, rid = (None, None, hdrs.get("X-Request-Id"))
-        if status >= 300:
+        retry_after = None
+        if status < 300:
+            code, msg, rid = (None, None, hdrs.get("X-Request-Id"))
+        else:
             code, msg, rid = parse_error_body(raw, hdrs)
-        header = hdrs.get("Retry-After")
-        retry_after = None if header is None else parse_retry_after(header, datetime.now(UTC))
+            # Only an error asks the client to wait; a 2xx is final whatever it says.
+            if (header := hdrs.get("Retry-After")) is not None:
+                retry_after = parse_retry_after(header, datetime.now(UTC))
         return (
             ApiResponse(
                 status=status,
@@ -280,6 +278,15 @@ class DcClient:
             error_msg=msg,
             elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+
+
+def _query(params: dict[str, str]) -> str:
+    # Sorted, as the official SDK sends it, and encoded exactly as the signer's canonical
+    # query (quote, safe="~"), so AK/SK signs exactly what goes out.
+    return "&".join(
+        f"{urllib.parse.quote(k, safe='~')}={urllib.parse.quote(v, safe='~')}"
+        for k, v in sorted(params.items())
+    )
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:

@@ -1,4 +1,4 @@
-"""Pausing the cyclic GC while a million acyclic records are built."""
+"""Keeping the cyclic GC off large, long-lived, acyclic data (loading it, then running with it)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,18 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def gc_frozen() -> Iterator[None]:
+    """Move everything alive now out of the cyclic GC's sight for the block, then back.
+
+    A run keeps its inventory, live state and plan (hundreds of thousands of objects) while
+    every request allocates short-lived ones; without this each older-generation collection
+    rescans the whole loaded state (measured about a tenth of the engine's time per peer).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

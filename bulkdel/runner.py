@@ -21,6 +21,7 @@ from bulkdel import __version__, audit
 from bulkdel.clock import Clock, SystemClock
 from bulkdel.errors import UsageError
 from bulkdel.executor import Control, ExecSettings, Executor, exit_code_for
+from bulkdel.gcpause import gc_frozen
 from bulkdel.models import (
     ApiResponse,
     Decision,
@@ -248,9 +249,10 @@ async def _locked_run(
             )
         )
         log.info("run.started", planned=plan.counts(), audit=req.audit_path)
-        result = await _execute(
-            req, plan, client, clock, control, pump, run_id, rng, progress, started_wall
-        )
+        with gc_frozen():
+            result = await _execute(
+                req, plan, client, clock, control, pump, run_id, rng, progress, started_wall
+            )
         code = exit_code_for(result.counts, result.stop_reason)
         duration = round(clock.monotonic() - started_mono, 3)
         pump.send(

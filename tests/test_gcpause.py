@@ -1,0 +1,28 @@
+"""Tests for bulkdel.gcpause: the GC is paused or kept off old data, and restored after."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from bulkdel.gcpause import gc_frozen, gc_paused
+
+
+def test_gc_paused_disables_and_restores() -> None:
+    """The collector is off inside the block and on again after, even on an error."""
+    assert gc.isenabled()
+    with pytest.raises(KeyError), gc_paused():
+        assert not gc.isenabled()
+        raise KeyError("x")
+    assert gc.isenabled()
+
+
+def test_gc_frozen_hides_what_is_alive_and_gives_it_back() -> None:
+    """Objects alive at entry move to the permanent generation for the block only."""
+    before = gc.get_freeze_count()
+    kept = [{"n": n} for n in range(1000)]
+    with gc_frozen():
+        assert gc.get_freeze_count() >= before + len(kept)
+    assert gc.get_freeze_count() == 0
+    assert len(kept) == 1000
