@@ -196,7 +196,8 @@ def response(
         "error_msg": _cap(error_msg, MAX_ERROR_MSG),
         "request_id": _cap(request_id, MAX_SERVER_TOKEN),
         "elapsed_ms": elapsed_ms,
-        "action": action.value if type(action) is Action else Action(action).value,
+        # str() of a StrEnum member is its value, and cheaper than `.value`.
+        "action": str(action) if type(action) is Action else Action(action).value,
         "retry_in_s": retry_in_s,
     }
     return _extra(rec, extra) if extra else rec
@@ -221,7 +222,7 @@ def final(
         "event": "final",
         "peer_id": peer_id,
         "vif_id": vif_id,
-        "outcome": outcome.value if type(outcome) is Outcome else Outcome(outcome).value,
+        "outcome": str(outcome) if type(outcome) is Outcome else Outcome(outcome).value,
         "reason": reason,
         "attempts": attempts,
     }

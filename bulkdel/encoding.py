@@ -81,9 +81,13 @@ def _float(value: object) -> str:
 
 
 def _head(r: Mapping[str, Any], event: str) -> str:
+    v, ts, run, peer = r["v"], r["ts"], r["run"], r["peer_id"]
+    if not (type(v) is int and type(ts) is str and type(run) is str and type(peer) is str):
+        raise _NotPlain
+    # Inlined checks: these run three times per peer, and each helper call costs.
     return (
-        f'{{"v":{_int(r["v"])},"ts":{_text(r["ts"])},"run":{_text(r["run"])},"event":"{event}",'
-        f'"peer_id":{_text(r["peer_id"])},"vif_id":{_text(r["vif_id"])},'
+        f'{{"v":{v},"ts":{encode_basestring(ts)},"run":{encode_basestring(run)},'
+        f'"event":"{event}","peer_id":{encode_basestring(peer)},"vif_id":{_text(r["vif_id"])},'
     )
 
 

@@ -125,7 +125,7 @@ class Executor:
         self._reserved = 0  # jobs started and not final: each could still end `deleted`
         self._parked: list[tuple[float, int, _Job]] = []  # retries: (due, seq, job) heap
         self._seq = 0
-        self._lanes: Counter[str] = Counter()
+        self._lanes: dict[str, int] = {}  # vif -> attempts under way (a dict: Counter is slow)
         self._blocked: dict[str, deque[_Job]] = {}
         self._ready: deque[_Job] = deque()
         self._changed = anyio.Event()
@@ -196,7 +196,7 @@ class Executor:
                 continue
             if fresh:
                 self._reserved += 1
-            self._lanes[job.vif_id] += 1
+            self._lanes[job.vif_id] = self._lanes.get(job.vif_id, 0) + 1
             self._active += 1
             return job
         return None
@@ -228,7 +228,7 @@ class Executor:
         found: _Job | None = None
         while self._parked and self._parked[0][0] <= now:
             entry = heapq.heappop(self._parked)
-            if self._lanes[entry[2].vif_id] < self.settings.per_interface:
+            if self._lanes.get(entry[2].vif_id, 0) < self.settings.per_interface:
                 found = entry[2]
                 break
             skipped.append(entry)
@@ -238,14 +238,16 @@ class Executor:
             return found
         while self._ready:
             job = self._ready.popleft()
-            if self._lanes[job.vif_id] < self.settings.per_interface:
+            if self._lanes.get(job.vif_id, 0) < self.settings.per_interface:
                 return job
             self._blocked.setdefault(job.vif_id, deque()).append(job)
         return None
 
     def _release_lane(self, job: _Job, *, requeue: bool = True) -> None:
-        self._lanes[job.vif_id] -= 1
-        if self._lanes[job.vif_id] <= 0:
+        left = self._lanes[job.vif_id] - 1
+        if left > 0:
+            self._lanes[job.vif_id] = left
+        else:
             del self._lanes[job.vif_id]
         self._active -= 1
         waiting = self._blocked.get(job.vif_id)
