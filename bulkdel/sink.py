@@ -51,7 +51,9 @@ class AuditPump:
             raise RuntimeError("audit record sent after the pump was closed; this is a bug")
         self._queue.append(record)
         self._queued += 1
-        self._work.set()
+        if len(self._queue) == 1:
+            # The first record since the writer took its batch wakes it; later ones ride along.
+            self._work.set()
 
     async def send_and_wait(self, record: dict[str, Any]) -> None:
         """Queue a record and return once it is written and flushed."""
