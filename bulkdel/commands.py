@@ -298,57 +298,46 @@ async def replay_command(
     state_file: str | None,
 ) -> int:
     """`bulkdel replay`: re-run peers whose latest outcome is in --only, or unfinished."""
+    import contextlib
     from concurrent.futures import ThreadPoolExecutor
 
-    from bulkdel.audit import ReadReport, iter_audit
-    from bulkdel.fold import fold, peers_to_replay
+    from bulkdel.audit import ReadReport
+    from bulkdel.auditrows import fold_audit
+    from bulkdel.gcpause import gc_paused
+    from bulkdel.statechild import StateChild
 
     try:
         wanted = frozenset(Outcome(x.strip()) for x in only.split(",") if x.strip())
     except ValueError:
         raise UsageError(f"--only {only!r}: use outcomes such as failed,deferred,unknown") from None
-    # Streamed: the log's records are folded as they are read, never held all at once. Its
-    # sha256 is taken meanwhile by a thread (hashlib lets go of the GIL): a second core's work.
-    read = ReadReport()
-    with ThreadPoolExecutor(1) as pool:
-        hashing = pool.submit(_file_sha256, audit_file)
-        state = fold(iter_audit(audit_file, report=read, responses=False))
-        digest = hashing.result()
-    gc.freeze()  # a million acyclic records: keep the cyclic GC from rescanning them
-    if read.torn_tail:
-        log.warning(
-            "audit.torn_tail",
-            path=audit_file,
-            hint="the last line was cut by a crash; it is ignored",
-        )
-    peers = peers_to_replay(state, wanted)
-    if any(run.finished is None for run in state.runs):  # only a crashed run leaves any
-        peers += _unrecorded_peers(state, {p for p, _ in peers})
-    forged = [pid for pid, _vif in peers if not is_canonical_uuid(pid)]
-    if forged:
-        raise InputError(
-            f"{len(forged)} peer ID(s) in the audit log are not UUIDs, e.g. {forged[0][:80]!r}",
-            file=audit_file,
-            line=_line_naming(audit_file, forged[0]),
-            column="peer_id",
-            fix="the log was edited or is not a bulkdel audit log; replay from an intact copy",
-        )
-    inv = Inventory(
-        source=f"replay:{audit_file}",
-        sha256=digest,
-        requested=tuple(Requested(pid, 0, vif) for pid, vif in peers),
-    )
-    log.info("replay.selected", peers=len(peers), only=sorted(wanted))
-    target = audit_path or audit_file
-    resumed_from = [r.run for r in state.runs]
-    del state  # a million peers' latest outcomes: not needed any more
-    live = None
-    if state_file:
-        from bulkdel.state import read_state_file
-
+    with contextlib.ExitStack() as stack:
+        # The --state listing is parsed by a child process from now on: the fold needs none
+        # of it, and only the selected peers' interfaces come back (a second core's work).
+        child = stack.enter_context(StateChild(state_file)) if state_file else None
+        # Streamed: the log's records are folded as they are read, never held all at once.
+        # Its sha256 is taken meanwhile by a thread (hashlib lets go of the GIL).
+        read = ReadReport()
+        with ThreadPoolExecutor(1) as pool, gc_paused():
+            hashing = pool.submit(_file_sha256, audit_file)
+            state = fold_audit(audit_file, report=read)
+            digest = hashing.result()
+            # A million acyclic records: frozen before the collector is back, which would
+            # otherwise scan them all once (0.4 s) and then again in each full collection.
+            gc.freeze()
+        if read.torn_tail:
+            log.warning(
+                "audit.torn_tail",
+                path=audit_file,
+                hint="the last line was cut by a crash; it is ignored",
+            )
+        peers, inv, resumed_from = _replay_selection(state, wanted, audit_file, digest)
         # Only the interfaces of the selected peers: all their plan needs. A run records no
         # state digest, so none is computed.
-        live = read_state_file(state_file, peers=frozenset(pid for pid, _ in peers), digest=False)
+        if child is not None:
+            child.ask(frozenset(pid for pid, _ in peers))
+        del state  # a million peers' latest outcomes (freed while the child answers)
+        live = None if child is None else child.answer()
+    target = audit_path or audit_file
     req = RunRequest(
         audit_path=target,
         project_id=conn.resolved_project_id(),
@@ -367,6 +356,33 @@ async def replay_command(
         return 0
     summary = await _run(conn, req, yes)
     return _finish(summary, f"bulkdel replay {audit_file} --audit {target}")
+
+
+def _replay_selection(
+    state: AuditState, wanted: frozenset[Outcome], audit_file: str, digest: str
+) -> tuple[list[tuple[str, str | None]], Inventory, list[str]]:
+    """The peers replay re-runs (checked), as an inventory, and the runs they come from."""
+    from bulkdel.fold import peers_to_replay
+
+    peers = peers_to_replay(state, wanted)
+    if any(run.finished is None for run in state.runs):  # only a crashed run leaves any
+        peers += _unrecorded_peers(state, {p for p, _ in peers})
+    forged = [pid for pid, _vif in peers if not is_canonical_uuid(pid)]
+    if forged:
+        raise InputError(
+            f"{len(forged)} peer ID(s) in the audit log are not UUIDs, e.g. {forged[0][:80]!r}",
+            file=audit_file,
+            line=_line_naming(audit_file, forged[0]),
+            column="peer_id",
+            fix="the log was edited or is not a bulkdel audit log; replay from an intact copy",
+        )
+    inv = Inventory(
+        source=f"replay:{audit_file}",
+        sha256=digest,
+        requested=tuple(Requested(pid, 0, vif) for pid, vif in peers),
+    )
+    log.info("replay.selected", peers=len(peers), only=sorted(wanted))
+    return peers, inv, [r.run for r in state.runs]
 
 
 # -- report / export -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ and which were on the wire when a run crashed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -75,8 +75,47 @@ class AuditState:
 
 def fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
     """Fold decoded records (any number of runs, in log order) into an AuditState."""
+    return fold_rows(rows_of(records))
+
+
+#: What the fold reads of one record, flat (`bulkdel.auditrows` reads a log straight into
+#: these): (run, "dispatch" or "", "final" or "", peer_id, vif_id, "null" when vif_id is
+#: None (then vif_id is ignored) else "", outcome, reason, the whole record for any other
+#: event else ""). A row with neither "dispatch", "final" nor a record (a `response`) is
+#: skipped.
+Row = tuple[Any, str, str, Any, Any, str, Any, Any, Any]
+
+
+def rows_of(records: Iterable[Mapping[str, Any]]) -> Iterator[Row]:
+    """The rows of decoded records (responses left out)."""
+    for rec in records:
+        event = rec["event"]
+        if event == "response":
+            continue
+        run = rec["run"]
+        if event == "final":
+            outcome = rec["outcome"]
+            yield (
+                run,
+                "",
+                "final",
+                rec["peer_id"],
+                rec.get("vif_id"),
+                "",
+                outcome,
+                rec.get("reason"),
+                "",
+            )
+        elif event == "dispatch":
+            yield run, "dispatch", "", rec["peer_id"], rec["vif_id"], "", None, None, ""
+        else:
+            yield run, "", "", None, None, "", None, None, rec
+
+
+def fold_rows(rows: Iterable[Row]) -> AuditState:
+    """Fold rows (see `Row`; any number of runs, in log order) into an AuditState."""
     with gc_paused():
-        return _fold(records)
+        return _fold(rows)
 
 
 #: One string object per outcome, and per repeated reason (a million "204"s): the fold keeps
@@ -86,30 +125,30 @@ _NO_RUN = object()  # before the first record
 _SHARED_REASONS = 10_000
 
 
-def _fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
-    runs: dict[str, dict[str, Any]] = {}
+def _fold(rows: Iterable[Row]) -> AuditState:
+    runs: dict[Any, dict[str, Any]] = {}
     # Each peer's latest telling final, in order of first appearance: a dispatch holds the
     # peer's place (None) until a final comes.
     latest: dict[str, LatestFinal | None] = {}
-    open_: dict[str, tuple[str, Any]] = {}  # (run, vif_id) of a dispatch no final followed yet
+    open_: dict[str, tuple[Any, Any]] = {}  # (run, vif_id) of a dispatch no final followed yet
     unknown: list[str] = []  # peers given an outcome this version cannot name
     reasons: dict[str, str] = {}
     new = tuple.__new__  # LatestFinal(...) minus its Python-level __new__: a million of them
     run_id: Any = _NO_RUN
     acc: dict[str, Any] = {}
     finals: dict[str, int] = {}
-    for rec in records:
-        event = rec["event"]
-        if event == "response":
-            continue
-        if rec["run"] != run_id:  # records come grouped by run: look the run up rarely
-            run_id = rec["run"]
-            acc = runs.get(run_id) or runs.setdefault(run_id, {"finals": {}, "unfinished": 0})
-            finals = acc["finals"]
-        if event == "final":
-            given = rec["outcome"]
+
+    def switch(run: Any) -> tuple[Any, dict[str, Any], dict[str, int]]:
+        # Rows come grouped by run: the run is looked up only when it changes.
+        acc = runs.get(run) or runs.setdefault(run, {"finals": {}, "unfinished": 0})
+        return run, acc, acc["finals"]
+
+    # A million peers' hot loop: kept flat.
+    for run, dispatched, final, peer_id, vif_id, null, given, reason, other in rows:
+        if final:
+            if run != run_id:
+                run_id, acc, finals = switch(run)
             finals[given] = finals.get(given, 0) + 1
-            peer_id = rec["peer_id"]
             was = open_.pop(peer_id, None) if open_ else None
             if was is not None and was[0] != run_id:
                 runs[was[0]]["unfinished"] += 1
@@ -118,42 +157,51 @@ def _fold(records: Iterable[Mapping[str, Any]]) -> AuditState:
             outcome = _OUTCOMES.get(given)
             if outcome is None:
                 unknown.append(peer_id)
-            reason = rec.get("reason")
+            kept = reason
             if type(reason) is str:
                 shared = reasons.get(reason)
                 if shared is not None:
-                    reason = shared
+                    kept = shared
                 elif len(reasons) < _SHARED_REASONS:
                     reasons[reason] = reason
             latest[peer_id] = new(
-                LatestFinal, (outcome or given, reason, run_id, rec.get("vif_id"))
+                LatestFinal, (outcome or given, kept, run_id, None if null else vif_id)
             )
-        elif event == "dispatch":
-            peer_id = rec["peer_id"]
+        elif dispatched:
+            if run != run_id:
+                run_id, acc, finals = switch(run)
             latest.setdefault(peer_id, None)  # holds the peer's place until a final comes
             was = open_.get(peer_id)
             if was is not None and was[0] != run_id:
                 runs[was[0]]["unfinished"] += 1
-            open_[peer_id] = (run_id, rec["vif_id"])
-        elif event == "run_started":
-            acc["started"] = rec
-        elif event == "run_finished":
-            acc["finished"] = rec
+            open_[peer_id] = (run_id, None if null else vif_id)
+        elif other:
+            if run != run_id:
+                run_id, acc, finals = switch(run)
+            event = other["event"]
+            if event == "run_started":
+                acc["started"] = other
+            elif event == "run_finished":
+                acc["finished"] = other
 
     for peer_id in unknown:
         last = latest[peer_id]
         if last is not None and type(last.outcome) is not Outcome:
             raise _unknown_outcome(peer_id, last.run, last.outcome)
     order = tuple(latest)
-    dispatched: dict[str, str | None] = {}
+    dispatched_unfinished: dict[str, str | None] = {}
     if open_:  # a crashed run: in order of first appearance, as documented
-        dispatched = {peer_id: open_[peer_id][1] for peer_id in order if peer_id in open_}
+        dispatched_unfinished = {
+            peer_id: open_[peer_id][1] for peer_id in order if peer_id in open_
+        }
     for peer_id, (run, _vif_id) in open_.items():
         runs[run]["unfinished"] += 1
         if latest[peer_id] is None:
             del latest[peer_id]  # dispatched, never finaled: no latest final
     summaries = tuple(_summary(run, acc) for run, acc in runs.items())
-    return AuditState(summaries, cast("dict[str, LatestFinal]", latest), dispatched, order)
+    return AuditState(
+        summaries, cast("dict[str, LatestFinal]", latest), dispatched_unfinished, order
+    )
 
 
 def _unknown_outcome(peer_id: str, run: str, outcome: object) -> AuditError:
@@ -209,13 +257,18 @@ def peers_to_replay(
     out: list[tuple[str, str | None]] = []
     open_ = state.dispatched_unfinished
     latest = state.latest_final
+    # A tuple, not the set: `in` a tuple compares by identity (then str ==) in C, where a set
+    # would call Enum's Python-level __hash__ for each of a million peers.
+    wanted = tuple(only)
     if not open_:  # no crash: latest_final is in first-appearance order already
-        return [(peer_id, last.vif_id) for peer_id, last in latest.items() if last.outcome in only]
+        return [
+            (peer_id, last.vif_id) for peer_id, last in latest.items() if last.outcome in wanted
+        ]
     for peer_id in state.peer_order:
         if peer_id in open_:
             out.append((peer_id, open_[peer_id]))
         else:
             last = latest.get(peer_id)
-            if last is not None and last.outcome in only:
+            if last is not None and last.outcome in wanted:
                 out.append((peer_id, last.vif_id))
     return out

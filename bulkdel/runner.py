@@ -21,7 +21,7 @@ from bulkdel import __version__, audit
 from bulkdel.clock import Clock, SystemClock
 from bulkdel.errors import UsageError
 from bulkdel.executor import Control, ExecSettings, Executor, exit_code_for
-from bulkdel.gcpause import gc_frozen
+from bulkdel.gcpause import gc_frozen, gc_paused
 from bulkdel.models import (
     ApiResponse,
     Decision,
@@ -161,10 +161,12 @@ async def _plan(req: RunRequest, client: Client, clock: Clock, skip: Mapping[str
 
 
 def _resume_info(req: RunRequest) -> tuple[dict[str, str], list[str] | None]:
-    from bulkdel.fold import fold, peers_to_skip
+    from bulkdel.auditrows import fold_audit
+    from bulkdel.fold import peers_to_skip
 
     try:
-        state = fold(audit.iter_audit(req.audit_path, responses=False))
+        with gc_paused():  # a million acyclic rows: no collector passes while they are built
+            state = fold_audit(req.audit_path)
     except FileNotFoundError:
         return {}, []
     return dict(peers_to_skip(state)), [r.run for r in state.runs]

@@ -124,18 +124,64 @@ class _VifBuilder:
 
     def record(self, item: Any, listed: _Listed) -> None:
         """Record an interface `parse` accepted."""
-        statuses = self.statuses
+        self.build(self.describe(item, listed))
+
+    def describe(self, item: Any, listed: _Listed) -> Described:
+        """An interface `parse` accepted, in the plain values `build` makes a VifInfo of."""
         vif_id, ids, raw = listed
-        peers = []
-        for pid, family, p in zip(ids, self.families_of(raw), raw, strict=True):
+        statuses = self.statuses  # one string object per status, as `build` keeps them
+        peer_statuses = []
+        for p in raw:
             status = str(p.get("status") or "")
-            peers.append(PeerInfo(pid, vif_id, family, statuses.setdefault(status, status)))
+            peer_statuses.append(statuses.setdefault(status, status))
         status = str(item.get("status") or "")
         status = statuses.setdefault(status, status)
-        self.vifs.append(VifInfo(vif_id, tuple(peers), str(item.get("name") or ""), status))
+        return (
+            vif_id,
+            ids,
+            self.families_of(raw),
+            peer_statuses,
+            str(item.get("name") or ""),
+            status,
+        )
+
+    def build(self, described: Described) -> None:
+        """Record a described interface."""
+        statuses = self.statuses
+        vif_id, ids, families, peer_statuses, name, status = described
+        peers = tuple(
+            PeerInfo(pid, vif_id, family, statuses.setdefault(st, st))
+            for pid, family, st in zip(ids, families, peer_statuses, strict=True)
+        )
+        self.vifs.append(VifInfo(vif_id, peers, name, statuses.setdefault(status, status)))
 
 
 _Listed = tuple[str, list[str], list[dict[str, Any]]]
+#: An interface in plain values (cheap to pickle): its ID, its peers' IDs, address families
+#: and statuses, its name and status.
+Described = tuple[str, list[str], list[str], list[str], str, str]
+
+
+def describe_state_file(path: str) -> list[Described] | None:
+    """Every interface of a saved listing, described; None if it does not stream.
+
+    `read_state_file` reads such a file whole (and says what is wrong with it, if anything).
+    """
+    builder = _VifBuilder()
+    try:
+        with gc_paused(), open(path, "rb") as fh:
+            return [builder.describe(item, listed) for item, listed in _interfaces(fh)]
+    except (NotStreamable, OSError):
+        return None
+
+
+def state_of(described: Iterable[Described]) -> LiveState:
+    """The LiveState of described interfaces, without a digest (what a run needs)."""
+    builder = _VifBuilder()
+    with gc_paused():
+        for one in described:
+            builder.build(one)
+    return LiveState(tuple(builder.vifs), "")
 
 
 def build_state(vifs: Iterable[VifInfo]) -> LiveState:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bulkdel import audit
+from bulkdel import audit, auditread
 from bulkdel.clock import FakeClock
 from bulkdel.errors import AuditError
 from bulkdel.models import Action, Outcome, StopReason
@@ -377,7 +377,7 @@ def test_unknown_event_passes_through() -> None:
 
 def test_line_numbers_are_right_across_chunks() -> None:
     """Line numbers stay exact past the decoder's internal chunk size."""
-    n = audit._CHUNK + 10
+    n = auditread._CHUNK + 10
     lines = [audit.encode(disp(attempt=i)) for i in range(n)]
     lines[n - 3] = lines[n - 3][:20] + b"\n"
     got = audit.decode_lines(lines)
@@ -430,12 +430,12 @@ def test_iter_audit_reads_what_decode_lines_reads(
     path.write_bytes(data)
     want = audit.decode_lines(data.splitlines(keepends=True))
     report = audit.ReadReport()
-    old, audit._BLOCK_BYTES = audit._BLOCK_BYTES, block
+    old, auditread._BLOCK_BYTES = auditread._BLOCK_BYTES, block
     try:
         got = list(audit.iter_audit(path, report=report))
         without = list(audit.iter_audit(path, responses=False))
     finally:
-        audit._BLOCK_BYTES = old
+        auditread._BLOCK_BYTES = old
     assert tuple(got) == want.records
     assert (report.torn_tail, tuple(report.bad_lines)) == (want.torn_tail, want.bad_lines)
     assert audit.read_audit(path) == want

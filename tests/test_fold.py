@@ -329,3 +329,20 @@ def test_fold_matches_reference_model(events: list[tuple[str, str, str, str]]) -
     assert {p: r.split(" ")[0] for p, r in peers_to_skip(state).items()} == skip
     assert peers_to_replay(state) == replay
     assert {r.run: r.unfinished for r in state.runs} == unfinished
+
+
+def test_rows_of_keeps_what_the_fold_reads() -> None:
+    """Rows carry a dispatch's or final's fields, other records whole, and no responses."""
+    from bulkdel.fold import fold_rows, rows_of
+
+    other = {"v": 1, "ts": TS, "run": "r1", "event": "from_a_newer_writer"}
+    records = [start("r1"), disp("r1", P1), resp("r1", P1), fin("r1", P1, Outcome.FAILED, None)]
+    rows = list(rows_of([*records, other]))
+    assert rows[1] == ("r1", "dispatch", "", P1, V1, "", None, None, "")
+    assert rows[2] == ("r1", "", "final", P1, None, "", "failed", "r-failed", "")
+    assert rows[3][-1] is other
+    assert len(rows) == 4
+    assert fold_rows(rows) == fold([*records, other])
+    # The reader's form of a JSON null vif_id: the "null" flag, whatever the vif_id slot holds.
+    nulled = fold_rows([("r1", "", "final", P1, "", "null", "failed", "x", "")])
+    assert nulled.latest_final[P1] == LatestFinal(Outcome.FAILED, "x", "r1", None)

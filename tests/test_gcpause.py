@@ -11,10 +11,17 @@ from bulkdel.gcpause import gc_frozen, gc_paused
 
 def test_gc_paused_disables_and_restores() -> None:
     """The collector is off inside the block and on again after, even on an error."""
+    seen: list[bool] = []
+
+    def inside() -> None:
+        with gc_paused():
+            seen.append(gc.isenabled())
+            raise KeyError("x")
+
     assert gc.isenabled()
-    with pytest.raises(KeyError), gc_paused():
-        assert not gc.isenabled()
-        raise KeyError("x")
+    with pytest.raises(KeyError):
+        inside()
+    assert seen == [False]
     assert gc.isenabled()
 
 

@@ -278,3 +278,23 @@ def test_state_file_of_some_peers_keeps_only_their_interfaces(tmp_path: Any, shu
     assert read_state_file(str(path), peers=wanted, digest=False).digest == ""
     inventory = Inventory("inv.csv", "", tuple(Requested(p, 1) for p in sorted(wanted)))
     assert plan(inventory, some) == plan(inventory, whole)
+
+
+def test_described_interfaces_build_the_streamed_state(tmp_path: Any) -> None:
+    """Described interfaces (as a child process sends them) build exactly the streamed state."""
+    from bulkdel.state import describe_state_file, state_of
+
+    path = _fleet_file(tmp_path, shuffle=False)
+    described = describe_state_file(str(path))
+    assert described is not None
+    assert state_of(described) == read_state_file(str(path), digest=False)
+
+
+def test_a_listing_that_does_not_stream_is_not_described(tmp_path: Any) -> None:
+    """Anything unusual is left to read_state_file, which reports it."""
+    from bulkdel.state import describe_state_file
+
+    path = tmp_path / "state.json"
+    path.write_text('{"virtual_interfaces": [{"id": "v1", "vif_peers": []}, {"name": "x"}]}')
+    assert describe_state_file(str(path)) is None
+    assert describe_state_file(str(tmp_path / "missing.json")) is None
