@@ -9,6 +9,7 @@ quarter of the engine's own cost.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,14 @@ def format_ts(dt: datetime) -> str:
 
 def format_ts_ms(epoch_ms: int) -> str:
     """`format_ts` of a moment given as integer milliseconds since the Unix epoch."""
-    return format_ts(_EPOCH + timedelta(milliseconds=epoch_ms))
+    seconds, ms = divmod(epoch_ms, 1000)
+    return f"{_second(seconds)}.{ms:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(epoch_s: int) -> str:
+    # `2026-12-03T01:02:03`: the date and time formatting is done once a second, not per record.
+    return format_ts(_EPOCH + timedelta(seconds=epoch_s))[:-5]
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -450,7 +450,7 @@ class Executor:
                 attempts=attempts,
             )
         )
-        self.counts[outcome.value] += 1
+        self.counts[str(outcome)] += 1  # str() of a StrEnum: its value, cheaper than .value
         if outcome is Outcome.DELETED:
             self._deleted += 1
         self.progress(outcome)

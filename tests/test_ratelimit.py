@@ -290,6 +290,20 @@ def test_unlimited_throttle_halves_the_observed_rate_then_recovers_to_unlimited(
     assert limiter.current_rate is None
 
 
+async def test_unlimited_acquire_counts_only_the_last_second_for_the_first_429() -> None:
+    """Grants through acquire() older than a second do not inflate the rate a 429 sets."""
+    clock = FakeClock()
+    limiter = RateLimiter(None, 1, clock)
+    for _ in range(70_000):  # an old burst, longer than the trimming threshold
+        await limiter.acquire()
+    clock.advance(5)
+    for _ in range(40):
+        clock.advance(0.025)
+        await limiter.acquire()
+    limiter.on_throttled()
+    assert limiter.current_rate == 20.0
+
+
 events = st.lists(
     st.tuples(st.integers(0, 300_000_000), st.sampled_from(["r", "r", "r", "r", "t", "s"])),
     min_size=1,
