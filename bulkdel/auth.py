@@ -57,6 +57,12 @@ class Auth(Protocol):
 
     can_refresh: bool
 
+    @property
+    def fixed_headers(self) -> Mapping[str, str] | None:
+        """Headers that authenticate every request alike (a static token), or None when each
+        request needs `apply` (signing, renewed tokens); saves the client a call per request."""
+        ...
+
     async def apply(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
         """Add the authentication headers to `headers` in place."""
         ...
@@ -95,6 +101,7 @@ class _StaticAuth:
     """Shared behaviour of credentials bulkdel cannot renew."""
 
     can_refresh: bool = False
+    fixed_headers: Mapping[str, str] | None = None
 
     def _refused_hint(self) -> str:
         raise NotImplementedError
@@ -110,6 +117,7 @@ class TokenAuth(_StaticAuth):
     def __init__(self, token: str, source: str) -> None:
         self._token = _check_header_value(token, source)
         self.source = source
+        self.fixed_headers = {"X-Auth-Token": self._token}
 
     def __repr__(self) -> str:
         return f"TokenAuth(source={self.source!r}, token=***)"

@@ -32,12 +32,18 @@ log = structlog.get_logger("bulkdel.client")
 MAX_ERROR_BODY = 64 * 1024
 #: Largest list page we accept (2000 interfaces with two peers is about 6 MB).
 MAX_LIST_BODY = 64 * 1024 * 1024
+_ACCEPT = {"Accept": "application/json"}
 
 
 class Auth(Protocol):
     """What the client needs from a credential provider (see bulkdel.auth)."""
 
     can_refresh: bool
+
+    @property
+    def fixed_headers(self) -> Mapping[str, str] | None:
+        """Headers that authenticate every request alike, or None (then `apply` each one)."""
+        ...
 
     async def apply(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
         """Add authentication headers in place."""
@@ -149,6 +155,9 @@ class DcClient:
         self._base = f"{self.endpoint}/v3/{project_id}/dcaas"
         self._peers = f"{self._base}/vif-peers/"
         self._proxy = proxy_for(self.endpoint)
+        fixed = auth.fixed_headers
+        # A static token needs no call per request: its headers are built once.
+        self._fixed = None if fixed is None else {**_ACCEPT, **fixed}
 
     @property
     def can_refresh(self) -> bool:
@@ -185,17 +194,20 @@ class DcClient:
         self, method: str, url: str, params: dict[str, str] | None, *, want_body: bool = False
     ) -> tuple[ApiResponse, dict[str, Any] | None]:
         full = f"{url}?{_query(params)}" if params else url
-        headers: dict[str, str] = {"Accept": "application/json"}
         started = time.perf_counter()
-        try:
-            await self.auth.apply(method, full, headers, b"")
-        except AuthError as exc:
-            # IAM refused (password changed, user locked): nothing was sent; stop the run.
-            resp = self._transport("credentials_refused", str(exc), started)
-            return replace(resp, error_code=CREDENTIALS_REFUSED), None
-        except ApiError as exc:
-            # IAM unreachable or throttling: nothing was sent; retried like a transport error.
-            return self._transport("credentials_unavailable", str(exc), started), None
+        if self._fixed is not None:
+            headers = dict(self._fixed)
+        else:
+            headers = dict(_ACCEPT)
+            try:
+                await self.auth.apply(method, full, headers, b"")
+            except AuthError as exc:
+                # IAM refused (password changed, user locked): nothing was sent; stop the run.
+                resp = self._transport("credentials_refused", str(exc), started)
+                return replace(resp, error_code=CREDENTIALS_REFUSED), None
+            except ApiError as exc:
+                # IAM unreachable or throttling: nothing was sent; retried like a transport error.
+                return self._transport("credentials_unavailable", str(exc), started), None
         try:
             async with self.session.request(
                 method,

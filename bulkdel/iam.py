@@ -71,6 +71,7 @@ class IamPasswordAuth:
     """
 
     can_refresh: bool = True
+    fixed_headers: None = None  # the token is renewed: every request goes through apply()
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ class FakeAuth:
     """Adds a static header and counts refreshes."""
 
     can_refresh = True
+    fixed_headers = None
 
     def __init__(self) -> None:
         self.refreshed = 0
@@ -225,3 +226,34 @@ def test_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         assert proxy_for("https://dcaas.internal.example") is None
     finally:
         proxy_for.cache_clear()
+
+
+async def test_a_static_token_is_sent_without_a_call_per_request() -> None:
+    """TokenAuth's fixed headers go out on every DELETE; apply() is not needed for them."""
+    from yarl import URL
+
+    from bulkdel.auth import TokenAuth
+
+    auth = TokenAuth("tok-" + "x" * 40, "BULKDEL_TOKEN")
+    assert "tok-" not in repr(auth)
+
+    async def refuse(*_args: object) -> None:
+        raise AssertionError("apply() called for a static token")
+
+    auth.apply = refuse  # type: ignore[method-assign,assignment]
+    session = make_session(concurrency=2, timeout_s=5)
+    try:
+        client = DcClient(ENDPOINT, PROJECT, auth, session, timeout_s=5)
+        with aioresponses() as m:
+            m.delete(DELETE_URL, status=204)
+            m.delete(DELETE_URL, status=204)
+            first = await client.delete_vif_peer(PEER)
+            second = await client.delete_vif_peer(PEER)
+            sent = m.requests[("DELETE", URL(DELETE_URL))]
+    finally:
+        await session.close()
+    assert (first.status, second.status) == (204, 204)
+    for call in sent:
+        headers = call.kwargs["headers"]
+        assert headers["X-Auth-Token"] == "tok-" + "x" * 40
+        assert headers["Accept"] == "application/json"
