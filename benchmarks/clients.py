@@ -86,6 +86,15 @@ def baseline(
     )
 
 
+def engine_alone(peers: int, loop: str) -> float | None:
+    """`benchmarks.engine_only` in its own process: the engine's CPU µs per peer (None: failed)."""
+    argv = [sys.executable, "-m", "benchmarks.engine_only", "--peers", str(peers), "--loop", loop]
+    proc = procs.run(argv, env=dict(os.environ), timeout=600)
+    if proc.returncode != 0:
+        return None
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["us_per_peer"])
+
+
 _WRK_LUA = """\
 wrk.method = "DELETE"
 wrk.headers["X-Auth-Token"] = "{token}"

@@ -142,3 +142,10 @@ def test_fixture_ids_are_canonical_and_distinct_per_kind():
     ids = {fixtures.uid(7, kind, i) for kind in (1, 2, 3) for i in range(50)}
     assert len(ids) == 150
     assert all(len(i) == 36 and i == i.lower() and i.count("-") == 4 for i in ids)
+
+
+def test_overhead_reports_where_the_time_goes(quick_run: dict[str, Any]) -> None:
+    """Scenario 1 states µs per peer for the loop, bulkdel and the engine measured alone."""
+    lines = [ln for ln in quick_run["markdown"].splitlines() if "the engine alone" in ln]
+    assert lines, quick_run["proc"].stderr[-2000:]
+    assert all(" µs per peer" in ln and "failed" not in ln for ln in lines)
