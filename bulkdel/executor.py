@@ -8,9 +8,8 @@ written and flushed before the request leaves. Records flow to the single audit-
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from bulkdel import audit
 from bulkdel.clock import Clock
 from bulkdel.control import Control, exit_code_for, stop_text
 from bulkdel.encoding import format_ts_ms
+from bulkdel.jobqueue import Job, JobQueue
 from bulkdel.models import Action, ApiResponse, Decision, Outcome, Planned, StopReason
 from bulkdel.policy import Backoff, RetryKind, classify, retry_delay
 from bulkdel.seams import AuditSink, Deleter, Limiter, Progress
@@ -69,17 +69,6 @@ def _no_progress(outcome: Outcome) -> None:
     return None
 
 
-@dataclass(slots=True)
-class _Job:
-    peer_id: str
-    vif_id: str
-    attempts: int = 0
-    refreshed: bool = False
-    in_flight: bool = False
-    ambiguous: bool = False  # an attempt may have been applied (timeout, reset, 5xx)
-    finished: bool = False
-
-
 #: Synthetic responses for requests that never got an answer of their own.
 _CANCELLED = ApiResponse(
     status=None,
@@ -121,13 +110,8 @@ class Executor:
         self.counts: Counter[str] = Counter()
         self.deletes_sent = 0
         self._deleted = 0
-        self._active = 0  # jobs holding a lane (an attempt under way)
         self._reserved = 0  # jobs started and not final: each could still end `deleted`
-        self._parked: list[tuple[float, int, _Job]] = []  # retries: (due, seq, job) heap
-        self._seq = 0
-        self._lanes: dict[str, int] = {}  # vif -> attempts under way (a dict: Counter is slow)
-        self._blocked: dict[str, deque[_Job]] = {}
-        self._ready: deque[_Job] = deque()
+        self._queue = JobQueue(settings.per_interface)
         self._changed = anyio.Event()
         self._waiters = 0  # workers inside _wait_change
         self._auth_failed = False
@@ -152,8 +136,8 @@ class Executor:
             elif self.settings.dry_run:
                 self._final(d.peer_id, d.vif_id, Outcome.WOULD_DELETE, "dry run: no DELETE sent", 0)
             else:
-                self._ready.append(_Job(d.peer_id, d.vif_id or ""))
-        if self._ready:
+                self._queue.add(Job(d.peer_id, d.vif_id or ""))
+        if len(self._queue):
             await self._execute()
         reason = self.control.stop_reason or StopReason.COMPLETED
         return ExecResult(counts=self.counts, stop_reason=reason, deletes_sent=self.deletes_sent)
@@ -166,7 +150,7 @@ class Executor:
         async with anyio.create_task_group() as outer:
             async with anyio.create_task_group() as work:
                 outer.start_soon(self._watch_stop, work.cancel_scope)
-                for _ in range(min(self.settings.concurrency, len(self._ready))):
+                for _ in range(min(self.settings.concurrency, len(self._queue))):
                     work.start_soon(self._worker_loop)
             outer.cancel_scope.cancel()
         self._defer_rest()
@@ -175,86 +159,41 @@ class Executor:
         while (job := await self._take()) is not None:
             await self._run_job(job)
 
-    async def _take(self) -> _Job | None:
+    async def _take(self) -> Job | None:
         """The next job this worker may start now, or None when there is nothing more to do."""
         max_deletes = self.settings.max_deletes
         while not self.control.stopping:
             if max_deletes is not None and self._deleted >= max_deletes:
                 self.control.request_stop(StopReason.MAX_DELETES)
                 break
-            job = self._next_job()
+            job = self._queue.next(self.clock.monotonic())
             if job is None:
-                if not self._blocked and not self._parked:
+                if not self._queue.waiting:
                     return None  # the others finish what they hold; nothing is left to take
                 await self._wait_change(self._next_due())
                 continue
             fresh = job.attempts == 0
             if fresh and max_deletes is not None and self._deleted + self._reserved >= max_deletes:
                 # Every started job could still end `deleted`: wait, so the count stays exact.
-                self._ready.appendleft(job)
+                self._queue.put_back(job)
                 await self._wait_change(self._next_due())
                 continue
             if fresh:
                 self._reserved += 1
-            self._lanes[job.vif_id] = self._lanes.get(job.vif_id, 0) + 1
-            self._active += 1
+            self._queue.claim(job)
             return job
         return None
 
-    def _give_back(self, job: _Job) -> None:
-        """Undo _take: the job goes back in line (finalised by _defer_rest if the run stops)."""
-        if job.attempts:
-            self._park(job, 0.0)
-        else:
-            self._ready.appendleft(job)
-            self._reserved -= 1
-        self._release_lane(job, requeue=False)
-
-    def _park(self, job: _Job, delay: float) -> None:
+    def _park(self, job: Job, delay: float) -> None:
         """Hold a job that backs off, without holding a worker."""
-        self._seq += 1
-        heapq.heappush(self._parked, (self.clock.monotonic() + delay, self._seq, job))
+        self._queue.park(job, self.clock.monotonic() + delay)
 
     def _next_due(self) -> float | None:
         """Seconds until the earliest parked retry is due (None when none is parked)."""
-        if not self._parked:
-            return None
-        return max(0.0, self._parked[0][0] - self.clock.monotonic())
+        return self._queue.next_due(self.clock.monotonic())
 
-    def _next_job(self) -> _Job | None:
-        # Due retries first (they were waiting already), then fresh jobs in inventory order.
-        now = self.clock.monotonic()
-        skipped: list[tuple[float, int, _Job]] = []
-        found: _Job | None = None
-        while self._parked and self._parked[0][0] <= now:
-            entry = heapq.heappop(self._parked)
-            if self._lanes.get(entry[2].vif_id, 0) < self.settings.per_interface:
-                found = entry[2]
-                break
-            skipped.append(entry)
-        for entry in skipped:
-            heapq.heappush(self._parked, entry)
-        if found is not None:
-            return found
-        while self._ready:
-            job = self._ready.popleft()
-            if self._lanes.get(job.vif_id, 0) < self.settings.per_interface:
-                return job
-            self._blocked.setdefault(job.vif_id, deque()).append(job)
-        return None
-
-    def _release_lane(self, job: _Job, *, requeue: bool = True) -> None:
-        left = self._lanes[job.vif_id] - 1
-        if left > 0:
-            self._lanes[job.vif_id] = left
-        else:
-            del self._lanes[job.vif_id]
-        self._active -= 1
-        waiting = self._blocked.get(job.vif_id)
-        if waiting and requeue:
-            self._ready.appendleft(waiting.popleft())
-            if not waiting:
-                del self._blocked[job.vif_id]
+    def _release_lane(self, job: Job) -> None:
+        self._queue.release(job)
         self._wake()
 
     def _wake(self, *, always: bool = False) -> None:
@@ -295,7 +234,7 @@ class Executor:
             log.info(
                 "run.draining",
                 drain_timeout_s=self.settings.drain_timeout_s,
-                in_flight=self._active,
+                in_flight=self._queue.active,
             )
             with anyio.move_on_after(self.settings.drain_timeout_s):
                 await self.control.cancel_event.wait()
@@ -303,7 +242,7 @@ class Executor:
 
     # -- one peer --------------------------------------------------------------------------------
 
-    async def _run_job(self, job: _Job) -> None:
+    async def _run_job(self, job: Job) -> None:
         """One attempt for one peer; a retry is parked so the worker can take other work."""
         parked = False
         unsent = False  # a dispatch record is written but the request has not left
@@ -349,10 +288,10 @@ class Executor:
                 self._reserved -= 1
             self._release_lane(job)
 
-    def _not_sent(self, job: _Job) -> None:
+    def _not_sent(self, job: Job) -> None:
         self._record(job, _NOT_SENT, Action.FAIL, None)
 
-    def _record(self, job: _Job, resp: ApiResponse, action: Action, delay: float | None) -> None:
+    def _record(self, job: Job, resp: ApiResponse, action: Action, delay: float | None) -> None:
         self.sink.send(
             audit.response(
                 self.run_id,
@@ -370,7 +309,7 @@ class Executor:
             )
         )
 
-    async def _handle(self, job: _Job, resp: ApiResponse) -> float | None:
+    async def _handle(self, job: Job, resp: ApiResponse) -> float | None:
         """Record the response; return the retry delay, or None when the peer is final."""
         verdict = classify(
             resp,
@@ -458,7 +397,7 @@ class Executor:
     def _stop_text(self) -> str:
         return stop_text(self.control.stop_reason)
 
-    def _final_stopped(self, job: _Job) -> None:
+    def _final_stopped(self, job: Job) -> None:
         """A started peer that the stop interrupted: unknown if a request may have landed."""
         job.finished = True
         if job.ambiguous:
@@ -480,14 +419,9 @@ class Executor:
             )
 
     def _defer_rest(self) -> None:
-        for _due, _seq, job in sorted(self._parked):
+        parked, rest = self._queue.drain()
+        for job in parked:
             self._final_stopped(job)  # waiting for a retry when the run stopped
-        self._parked.clear()
-        rest = list(self._ready)
-        for waiting in self._blocked.values():
-            rest.extend(waiting)
-        self._ready.clear()
-        self._blocked.clear()
         for job in rest:
             self._final(
                 job.peer_id,
