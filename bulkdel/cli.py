@@ -217,7 +217,7 @@ def replay(**kw: Any) -> None:
     Example:
       bulkdel replay cleanup.jsonl --audit cleanup.jsonl --yes
     """
-    from bulkdel.commands import replay_command
+    from bulkdel.replay import replay_command
 
     _delete_command(replay_command, kw)
 
