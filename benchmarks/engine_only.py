@@ -11,17 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-
-def _uuid(rng: random.Random) -> str:
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}"
+from benchmarks.fixtures import KIND_V6, KIND_VIF, uid
 
 
 async def run(peers: int, folder: Path) -> tuple[float, float]:
@@ -49,10 +45,14 @@ async def run(peers: int, folder: Path) -> tuple[float, float]:
         async def refresh_auth(self) -> None:
             return None
 
-    rng = random.Random(5)
     decisions = [
-        Decision(peer_id=_uuid(rng), vif_id=_uuid(rng), planned=Planned.DELETE, reason="")
-        for _ in range(peers)
+        Decision(
+            peer_id=uid(5, KIND_V6, n),
+            vif_id=uid(5, KIND_VIF, n),
+            planned=Planned.DELETE,
+            reason="",
+        )
+        for n in range(peers)
     ]
     clock = SystemClock()
     writer = AuditWriter.open(folder / "audit.jsonl", fsync=FsyncPolicy.BATCH, clock=clock)

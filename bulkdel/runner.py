@@ -21,7 +21,7 @@ from bulkdel import __version__, audit
 from bulkdel.clock import Clock, SystemClock
 from bulkdel.errors import UsageError
 from bulkdel.executor import Control, ExecSettings, Executor, exit_code_for
-from bulkdel.gcpause import gc_frozen, gc_paused
+from bulkdel.gcpause import gc_frozen
 from bulkdel.models import (
     ApiResponse,
     Decision,
@@ -165,8 +165,7 @@ def _resume_info(req: RunRequest) -> tuple[dict[str, str], list[str] | None]:
     from bulkdel.fold import peers_to_skip
 
     try:
-        with gc_paused():  # a million acyclic rows: no collector passes while they are built
-            state = fold_audit(req.audit_path)
+        state = fold_audit(req.audit_path)  # pauses the collector while it builds
     except FileNotFoundError:
         return {}, []
     return dict(peers_to_skip(state)), [r.run for r in state.runs]

@@ -75,6 +75,31 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 
 
+#: Environment variables that carry credentials or endpoints (swapped by in-process CLI calls).
+CREDENTIAL_PREFIXES = ("BULKDEL_", "OS_", "HUAWEICLOUD_")
+
+
+def use_env(mp: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Replace the credential and endpoint variables of this process with those in `env`."""
+    for key in list(os.environ):
+        if key.startswith(CREDENTIAL_PREFIXES):
+            mp.delenv(key)
+    for key, value in env.items():
+        if key.startswith(CREDENTIAL_PREFIXES):
+            mp.setenv(key, value)
+
+
+def main_exit_code(args: list[str]) -> int:
+    """Run bulkdel's CLI in this process (no interpreter start-up); its exit code."""
+    from bulkdel.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every record of an audit log."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

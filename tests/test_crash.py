@@ -26,12 +26,11 @@ from typing import Any
 import pytest
 
 from bulkdel.audit import read_audit
-from bulkdel.cli import main
 from bulkdel.commands import report_command
 from bulkdel.simulator import SimHandle
 
 from .chaos_plugin import chaos_runs, chaos_seed
-from .conftest import CliResult, cli_env, run_cli, simulator
+from .conftest import CliResult, cli_env, main_exit_code, run_cli, simulator, use_env
 from .test_chaos import (
     assert_every_interface_keeps_a_peer,
     assert_outcomes_match_server,
@@ -66,20 +65,9 @@ class InProcessCli:
         self.capsys = capsys
 
     def __call__(self, args: list[str], env: dict[str, str]) -> CliResult:
-        prefixes = ("BULKDEL_", "OS_", "HUAWEICLOUD_")
-        for key in list(os.environ):
-            if key.startswith(prefixes):
-                self.mp.delenv(key)
-        for key, value in env.items():
-            if key.startswith(prefixes):
-                self.mp.setenv(key, value)
+        use_env(self.mp, env)
         self.capsys.readouterr()
-        try:
-            main(args)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
+        code = main_exit_code(args)
         out = self.capsys.readouterr()
         return CliResult(code, out.out, out.err)
 

@@ -26,10 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulkdel.cli import main
 from bulkdel.simulator import Fleet, SimConfig, SimHandle, run_in_thread
 
-from .conftest import cli_env, read_jsonl, simulator
+from .conftest import cli_env, main_exit_code, read_jsonl, simulator, use_env
 from .test_inventory import BAD, CORPUS, PIECES, PROJECT
 
 CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -61,12 +60,7 @@ class InProcess:
 
     def use_env(self, env: dict[str, str]) -> None:
         """Replace the credential and endpoint variables with those in `env`."""
-        for key in list(os.environ):
-            if key.startswith(("BULKDEL_", "OS_", "HUAWEICLOUD_")):
-                self.mp.delenv(key)
-        for key, value in env.items():
-            if key.startswith(("BULKDEL_", "OS_", "HUAWEICLOUD_")):
-                self.mp.setenv(key, value)
+        use_env(self.mp, env)
 
     def __call__(self, args: list[str], stdin: bytes | None = None) -> tuple[int, str]:
         before = self.sim.stats()["requests_total"]
@@ -75,11 +69,7 @@ class InProcess:
         if stdin is not None:
             sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
         try:
-            main(args)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
+            code = main_exit_code(args)
         finally:
             sys.stdin = saved
         captured = self.capsys.readouterr()
